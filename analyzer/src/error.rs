@@ -1,0 +1,57 @@
+//! The analyzer's errors.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the analyzer.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzerError {
+    /// A table directory holds no data files.
+    #[error(
+        "no {table} data under {dir}: expected files like {dir}/cable=<id>/date=<YYYY-MM-DD>/part-*.parquet"
+    )]
+    MissingTable {
+        /// Table name.
+        table: &'static str,
+        /// Where it was looked for.
+        dir: PathBuf,
+    },
+    /// A stored column is missing or has the wrong type.
+    #[error("{table} ({dir}): column {column}: {problem}")]
+    Schema {
+        /// Table name.
+        table: &'static str,
+        /// Table directory.
+        dir: PathBuf,
+        /// Column name.
+        column: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// polars failed reading or computing.
+    #[error("{context}: {source}")]
+    Polars {
+        /// What was being done.
+        context: String,
+        /// polars' error.
+        source: polars::error::PolarsError,
+    },
+    /// The demo could not run a stage.
+    #[error("demo: {stage}: {reason}")]
+    Demo {
+        /// Stage that failed.
+        stage: &'static str,
+        /// What happened.
+        reason: String,
+    },
+}
+
+/// Result alias for the analyzer.
+pub type Result<T, E = AnalyzerError> = std::result::Result<T, E>;
+
+/// Wraps a polars error with what was being done.
+pub(crate) fn polars_ctx(
+    context: impl Into<String>,
+) -> impl FnOnce(polars::error::PolarsError) -> AnalyzerError {
+    let context = context.into();
+    move |source| AnalyzerError::Polars { context, source }
+}

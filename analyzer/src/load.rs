@@ -1,0 +1,117 @@
+//! Loading stored tables with polars: a lazy scan of every part file of a table with Hive
+//! partitions (`cable`, `date`), filters pushed down to the scan, and a check of the schema against
+//! the contract in [`cablewatch_proto::tables`] so a wrong file fails loudly instead of misreading.
+
+use std::path::{Path, PathBuf};
+
+use cablewatch_proto::{
+    layout,
+    tables::{self, ColumnType, Table},
+};
+use polars::prelude::*;
+
+use crate::{AnalyzerError, Result, error::polars_ctx};
+
+/// Which rows to load.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only this cable.
+    pub cable: Option<String>,
+    /// Only times at or after this, ns.
+    pub since_ns: Option<i64>,
+    /// Only times before this, ns.
+    pub until_ns: Option<i64>,
+}
+
+/// The polars data type a contract column is read as.
+pub fn polars_type(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::TimestampNsUtc => DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC)),
+        ColumnType::Date => DataType::Date,
+        ColumnType::UInt32 => DataType::UInt32,
+        ColumnType::UInt64 => DataType::UInt64,
+        ColumnType::Int64 => DataType::Int64,
+        ColumnType::Float32 => DataType::Float32,
+        ColumnType::Float64 => DataType::Float64,
+        ColumnType::Utf8 => DataType::String,
+    }
+}
+
+/// True when `table` has at least one data file under `data`.
+pub fn has_data(data: &Path, table: &Table) -> bool {
+    fn any_parquet(dir: &Path) -> bool {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        entries.filter_map(|e| e.ok()).any(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                any_parquet(&p)
+            } else {
+                p.extension().is_some_and(|x| x == layout::PARQUET_EXT)
+                    && !p
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with('.'))
+            }
+        })
+    }
+    any_parquet(&layout::table_dir(data, table))
+}
+
+/// A lazy scan of `table` under `data`, filtered, with its schema checked against the contract.
+pub fn scan(data: &Path, table: &'static Table, filter: &Filter) -> Result<LazyFrame> {
+    let dir: PathBuf = layout::table_dir(data, table);
+    if !has_data(data, table) {
+        return Err(AnalyzerError::MissingTable {
+            table: table.name,
+            dir,
+        });
+    }
+    let glob = layout::table_glob(data, table);
+    let args = ScanArgsParquet {
+        hive_options: HiveOptions::new_enabled(),
+        ..Default::default()
+    };
+    let mut lf = LazyFrame::scan_parquet(PlRefPath::new(glob.to_string_lossy().as_ref()), args)
+        .map_err(polars_ctx(format!("scanning {}", glob.display())))?;
+    let schema = lf
+        .collect_schema()
+        .map_err(polars_ctx(format!("reading the schema of {}", dir.display())))?;
+    check_schema(table, &dir, &schema)?;
+    if let Some(cable) = &filter.cable {
+        lf = lf.filter(col(tables::col::CABLE).eq(lit(cable.as_str())));
+    }
+    let time_type = polars_type(ColumnType::TimestampNsUtc);
+    if let Some(since) = filter.since_ns {
+        lf = lf.filter(col(tables::col::TIME).gt_eq(lit(since).cast(time_type.clone())));
+    }
+    if let Some(until) = filter.until_ns {
+        lf = lf.filter(col(tables::col::TIME).lt(lit(until).cast(time_type)));
+    }
+    Ok(lf)
+}
+
+/// Checks that every contract column of `table` is in `schema` with the contract's type.
+pub fn check_schema(table: &'static Table, dir: &Path, schema: &Schema) -> Result<()> {
+    let problem = |column: &str, problem: String| AnalyzerError::Schema {
+        table: table.name,
+        dir: dir.to_owned(),
+        column: column.to_owned(),
+        problem,
+    };
+    for c in table.columns.iter().chain(&tables::PARTITION_COLUMNS[..1]) {
+        let expected = polars_type(c.ty);
+        match schema.get(c.name) {
+            None => return Err(problem(c.name, "missing".into())),
+            Some(found) if *found != expected => {
+                return Err(problem(
+                    c.name,
+                    format!("stored as {found}, the contract says {expected}"),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}

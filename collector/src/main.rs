@@ -1,0 +1,61 @@
+//! `cablewatch-collector`: serves the telemetry ingest gRPC service until SIGINT or SIGTERM.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use cablewatch_collector::CollectorConfig;
+use clap::Parser;
+
+/// Receives landing-station telemetry over gRPC and stores it durably as Parquet.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on (plain text: loopback only).
+    #[arg(long, env = "CABLEWATCH_LISTEN", default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+    /// Root directory of the stored tables.
+    #[arg(long, env = "CABLEWATCH_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Topology file (TOML) to validate cables, fiber pairs, channels and repeaters against.
+    #[arg(long, env = "CABLEWATCH_TOPOLOGY")]
+    topology: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CABLEWATCH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let mut config = CollectorConfig::loopback(args.data_dir);
+    config.listen = args.listen;
+    config.topology = args.topology;
+    let running = cablewatch_collector::start(config).await?;
+    shutdown_signal().await;
+    tracing::info!("Shutting down: draining in-flight batches.");
+    running.shutdown().await?;
+    tracing::info!("Stopped.");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,241 @@
+//! The gRPC service: one batch in, one acknowledgement out, after the rows are durably stored.
+//!
+//! The unary `SendBatch` answers a batch-level problem with a gRPC status. The streaming
+//! `StreamBatches` answers it with a `REJECTED` acknowledgement instead and keeps the stream open, so
+//! one bad batch does not make a station reconnect and resend everything after it; only conditions of
+//! the collector itself (shutting down, storage failing) end a stream with a status.
+
+use std::{
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use cablewatch_proto::{
+    CableId, StationId,
+    store::ParquetOptions,
+    topology::Topology,
+    wire::{
+        AckStatus, Batch, BatchAck,
+        v1::telemetry_ingest_server::{TelemetryIngest, TelemetryIngestServer},
+    },
+};
+use tokio::sync::mpsc;
+use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{debug, info, warn};
+
+use crate::{
+    CollectorError, Result,
+    error::to_status,
+    persist::{BatchKey, persist},
+    validate::{self, Rules},
+};
+
+/// Earliest time accepted: replay of history back to 2000-01-01 is allowed.
+const MIN_TIME_NS: i64 = 946_684_800 * 1_000_000_000;
+/// Largest clock skew into the future accepted.
+const MAX_FUTURE_SKEW: Duration = Duration::from_secs(300);
+/// Acknowledgements buffered per stream before the stream stops reading batches.
+const ACK_BUFFER: usize = 64;
+
+/// State shared by every call.
+#[derive(Debug)]
+pub struct Ingest {
+    data_dir: std::path::PathBuf,
+    topology: Option<Topology>,
+    parquet: ParquetOptions,
+    admitting: AtomicBool,
+}
+
+impl Ingest {
+    /// A service storing under `data_dir`, validating against `topology` when given.
+    pub fn new(
+        data_dir: std::path::PathBuf,
+        topology: Option<Topology>,
+        parquet: ParquetOptions,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            data_dir,
+            topology,
+            parquet,
+            admitting: AtomicBool::new(true),
+        })
+    }
+
+    /// Stops admitting batches: later calls get `UNAVAILABLE`.
+    pub fn stop_admitting(&self) {
+        self.admitting.store(false, Ordering::SeqCst);
+    }
+
+    /// The tonic service for this state.
+    pub fn into_server(self: Arc<Self>) -> TelemetryIngestServer<IngestService> {
+        TelemetryIngestServer::new(IngestService { inner: self })
+    }
+
+    /// Validates and durably stores one batch, and says what happened.
+    pub async fn handle(self: &Arc<Self>, batch: Batch) -> Result<BatchAck> {
+        if !self.admitting.load(Ordering::SeqCst) {
+            return Err(CollectorError::ShuttingDown);
+        }
+        let station =
+            StationId::try_new(batch.station_id.as_str()).map_err(|e| CollectorError::BadStation {
+                station: batch.station_id.clone(),
+                reason: e.to_string(),
+            })?;
+        let payload = batch.payload()?;
+        let rows = payload.row_count()?;
+        let cable_id = payload.cable_id();
+        let unknown = || CollectorError::UnknownCable {
+            cable: cable_id.to_owned(),
+        };
+        let cable = CableId::try_new(cable_id).map_err(|_| unknown())?;
+        if let Some(t) = &self.topology {
+            let c = t.cable(cable_id).ok_or_else(unknown)?;
+            if c.a_station != station && c.b_station != station {
+                return Err(CollectorError::StationNotOnCable {
+                    station: station.to_string(),
+                    cable: cable_id.to_owned(),
+                });
+            }
+        }
+        let key = BatchKey {
+            station,
+            epoch: batch.stream_epoch,
+            sequence: batch.sequence,
+        };
+        let (station_id, epoch, sequence) = (key.station.clone(), batch.stream_epoch, batch.sequence);
+        let this = Arc::clone(self);
+        let (verdict, persisted) = tokio::task::spawn_blocking(move || {
+            let payload = batch.payload()?;
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + MAX_FUTURE_SKEW;
+            let rules = Rules {
+                topology: this.topology.as_ref(),
+                min_time_ns: MIN_TIME_NS,
+                max_time_ns: i64::try_from(now.as_nanos()).unwrap_or(i64::MAX),
+            };
+            let cable_def = this.topology.as_ref().and_then(|t| t.cable(cable.as_str()));
+            let verdict = validate::validate(payload, cable_def, &rules, rows);
+            let persisted = persist(
+                &this.data_dir,
+                &key,
+                &cable,
+                payload,
+                &verdict.accepted,
+                this.parquet,
+            )?;
+            Ok::<_, CollectorError>((verdict, persisted))
+        })
+        .await
+        .map_err(|e| CollectorError::Task(e.to_string()))??;
+
+        let accepted = verdict.accepted.len();
+        let status = match (accepted, verdict.rejected) {
+            (_, 0) => AckStatus::Accepted,
+            (0, _) => AckStatus::Rejected,
+            _ => AckStatus::Partial,
+        };
+        if verdict.rejected > 0 {
+            warn!(
+                station = %station_id,
+                sequence,
+                accepted,
+                rejected = verdict.rejected,
+                "Rejected invalid rows. {}",
+                verdict.message()
+            );
+        }
+        debug!(station = %station_id, sequence, accepted, duplicate = persisted.duplicate, "Stored batch.");
+        Ok(BatchAck {
+            stream_epoch: epoch,
+            sequence,
+            status: status.into(),
+            accepted_rows: u32::try_from(accepted).unwrap_or(u32::MAX),
+            rejected_rows: u32::try_from(verdict.rejected).unwrap_or(u32::MAX),
+            message: verdict.message(),
+            duplicate: persisted.duplicate,
+            retry_after_ms: 0,
+            errors: verdict.errors,
+        })
+    }
+}
+
+/// The tonic-facing wrapper of [`Ingest`].
+#[derive(Debug, Clone)]
+pub struct IngestService {
+    inner: Arc<Ingest>,
+}
+
+fn rejected_ack(epoch: u64, sequence: u64, err: &CollectorError) -> BatchAck {
+    let status = to_status(err);
+    BatchAck {
+        stream_epoch: epoch,
+        sequence,
+        status: AckStatus::Rejected.into(),
+        message: format!("{:?}: {}", status.code(), status.message()),
+        ..BatchAck::default()
+    }
+}
+
+/// Whether an error is about the batch (answered with a REJECTED ack on a stream) rather than about
+/// the collector (which ends the stream).
+fn is_batch_problem(err: &CollectorError) -> bool {
+    matches!(
+        err,
+        CollectorError::Shape(_)
+            | CollectorError::BadStation { .. }
+            | CollectorError::UnknownCable { .. }
+            | CollectorError::StationNotOnCable { .. }
+    )
+}
+
+#[tonic::async_trait]
+impl TelemetryIngest for IngestService {
+    async fn send_batch(&self, request: Request<Batch>) -> std::result::Result<Response<BatchAck>, Status> {
+        self.inner
+            .handle(request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(|e| to_status(&e))
+    }
+
+    type StreamBatchesStream =
+        Pin<Box<dyn Stream<Item = std::result::Result<BatchAck, Status>> + Send + 'static>>;
+
+    async fn stream_batches(
+        &self,
+        request: Request<Streaming<Batch>>,
+    ) -> std::result::Result<Response<Self::StreamBatchesStream>, Status> {
+        let mut inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(ACK_BUFFER);
+        let ingest = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            while let Some(next) = inbound.next().await {
+                let batch = match next {
+                    Ok(b) => b,
+                    Err(status) => {
+                        info!(code = ?status.code(), "Station stream ended with an error: {}", status.message());
+                        break;
+                    }
+                };
+                let (epoch, sequence) = (batch.stream_epoch, batch.sequence);
+                let reply = match ingest.handle(batch).await {
+                    Ok(ack) => Ok(ack),
+                    Err(e) if is_batch_problem(&e) => {
+                        warn!(sequence, error = %e, "Rejected batch.");
+                        Ok(rejected_ack(epoch, sequence, &e))
+                    }
+                    Err(e) => Err(to_status(&e)),
+                };
+                let end = reply.is_err();
+                if tx.send(reply).await.is_err() || end {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

@@ -1,0 +1,240 @@
+//! Row validation: which rows of a batch may be stored.
+//!
+//! Every row is checked on its own, so one bad row does not cost the station the rest of its batch:
+//! times within the accepted window, known fiber pair / channel / repeater (from the topology when
+//! one is loaded), valid enums, finite values in physical ranges, and `min <= avg <= max` for interval
+//! statistics. The result lists the rows to keep and names the first failures.
+
+use cablewatch_proto::{
+    StationId,
+    topology::{Cable, Topology},
+    wire::{
+        Direction, IntervalStats, LatencyKind, LatencySamples, LineMonitoringSamples, OpticalChannelSamples,
+        Payload, RowError,
+    },
+};
+
+/// Most rejected rows described in an acknowledgement.
+pub const MAX_ROW_ERRORS: usize = 16;
+
+/// Physical range accepted for each optical statistic, in wire order
+/// ([`OpticalChannelSamples::stats`]). Wide on purpose: these catch broken instruments and
+/// unit mix-ups (mW for dBm, linear for dB), not unusual plant.
+pub const OPTICAL_RANGES: [(f32, f32); 9] = [
+    (-60.0, 30.0),           // rx_power_dbm
+    (-60.0, 30.0),           // tx_power_dbm
+    (-10.0, 70.0),           // osnr_db
+    (0.0, 0.5),              // pre_fec_ber
+    (-10.0, 40.0),           // q_db
+    (-300_000.0, 300_000.0), // cd_ps_nm: 17 ps/nm/km over 15,000 km uncompensated
+    (0.0, 10_000.0),         // dgd_ps
+    (0.0, 40.0),             // pdl_db
+    (0.0, 100_000.0),        // sop_roc_krad_s: lightning reaches ~5,100 krad/s
+];
+
+/// Accepted loop-back gain range, dB.
+pub const LOOPBACK_GAIN_RANGE_DB: (f32, f32) = (-60.0, 60.0);
+/// Accepted delay range, us (up to 10 s).
+pub const DELAY_RANGE_US: (f64, f64) = (0.0, 10_000_000.0);
+/// Longest accepted path id, bytes.
+pub const MAX_PATH_ID_LEN: usize = 256;
+
+/// Where rows are checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    /// The plant, when loaded.
+    pub topology: Option<&'a Topology>,
+    /// Earliest accepted time, ns (replay of history is allowed back to here).
+    pub min_time_ns: i64,
+    /// Latest accepted time, ns (now plus the allowed clock skew).
+    pub max_time_ns: i64,
+}
+
+/// Outcome of validating one batch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Verdict {
+    /// Indices of the rows to store, ascending.
+    pub accepted: Vec<usize>,
+    /// Number of rows rejected.
+    pub rejected: usize,
+    /// The first [`MAX_ROW_ERRORS`] failures.
+    pub errors: Vec<RowError>,
+}
+
+impl Verdict {
+    /// A one-line description of the first failures, for the acknowledgement's message.
+    pub fn message(&self) -> String {
+        if self.rejected == 0 {
+            return String::new();
+        }
+        let first: Vec<String> = self
+            .errors
+            .iter()
+            .take(3)
+            .map(|e| format!("row {} {}: {}", e.row, e.field, e.reason))
+            .collect();
+        format!("{} rows rejected; first: {}", self.rejected, first.join("; "))
+    }
+}
+
+type RowResult = Result<(), (String, String)>;
+
+fn fail(field: impl Into<String>, reason: impl Into<String>) -> RowResult {
+    Err((field.into(), reason.into()))
+}
+
+/// Validates every row of `payload`. The batch's shape must already have been checked.
+pub fn validate(payload: &Payload, cable: Option<&Cable>, rules: &Rules<'_>, rows: usize) -> Verdict {
+    let mut verdict = Verdict::default();
+    for row in 0..rows {
+        let result = match payload {
+            Payload::Optical(p) => optical_row(p, cable, rules, row),
+            Payload::LineMonitoring(p) => lm_row(p, cable, rules, row),
+            Payload::Latency(p) => latency_row(p, cable, rules, row),
+        };
+        match result {
+            Ok(()) => verdict.accepted.push(row),
+            Err((field, reason)) => {
+                verdict.rejected += 1;
+                if verdict.errors.len() < MAX_ROW_ERRORS {
+                    verdict.errors.push(RowError {
+                        row: u32::try_from(row).unwrap_or(u32::MAX),
+                        field,
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+    verdict
+}
+
+fn common(rules: &Rules<'_>, cable: Option<&Cable>, t: i64, fiber_pair: u32, direction: i32) -> RowResult {
+    if t < rules.min_time_ns || t > rules.max_time_ns {
+        return fail(
+            "time_unix_ns",
+            format!(
+                "{} is outside the accepted window {} .. {}",
+                cablewatch_proto::time::format_ns(t),
+                cablewatch_proto::time::format_ns(rules.min_time_ns),
+                cablewatch_proto::time::format_ns(rules.max_time_ns)
+            ),
+        );
+    }
+    let pairs = cable.map_or(32, |c| c.fiber_pairs);
+    if !(1..=pairs).contains(&fiber_pair) {
+        return fail("fiber_pair", format!("{fiber_pair} is not in 1..={pairs}"));
+    }
+    match Direction::try_from(direction) {
+        Ok(Direction::AToB | Direction::BToA) => Ok(()),
+        _ => fail(
+            "direction",
+            format!("{direction} is not DIRECTION_A_TO_B or DIRECTION_B_TO_A"),
+        ),
+    }
+}
+
+fn check_stats(name: &str, s: Option<&IntervalStats>, row: usize, (lo, hi): (f32, f32)) -> RowResult {
+    let Some(s) = s else {
+        return fail(format!("{name}.avg"), "missing");
+    };
+    let avg = s.avg[row];
+    if !avg.is_finite() || avg < lo || avg > hi {
+        return fail(format!("{name}.avg"), format!("{avg} is not in {lo}..={hi}"));
+    }
+    if s.has_min_max() {
+        let (min, max) = (s.min[row], s.max[row]);
+        if !(min.is_finite() && max.is_finite() && min <= avg && avg <= max) {
+            return fail(name, format!("min {min} <= avg {avg} <= max {max} does not hold"));
+        }
+        if min < lo || max > hi {
+            return fail(name, format!("min {min} or max {max} is not in {lo}..={hi}"));
+        }
+    }
+    Ok(())
+}
+
+fn optical_row(p: &OpticalChannelSamples, cable: Option<&Cable>, rules: &Rules<'_>, row: usize) -> RowResult {
+    common(
+        rules,
+        cable,
+        p.time_unix_ns[row],
+        p.fiber_pair[row],
+        p.direction[row],
+    )?;
+    let channels = cable.map_or(400, |c| c.channel_plan.channels);
+    let ch = p.channel[row];
+    if !(1..=channels).contains(&ch) {
+        return fail("channel", format!("{ch} is not in 1..={channels}"));
+    }
+    for ((name, stats), range) in p.stats().into_iter().zip(OPTICAL_RANGES) {
+        check_stats(name, stats, row, range)?;
+    }
+    Ok(())
+}
+
+fn lm_row(p: &LineMonitoringSamples, cable: Option<&Cable>, rules: &Rules<'_>, row: usize) -> RowResult {
+    common(
+        rules,
+        cable,
+        p.time_unix_ns[row],
+        p.fiber_pair[row],
+        p.direction[row],
+    )?;
+    let repeaters = cable.map_or(1000, Cable::repeaters);
+    let r = p.repeater[row];
+    if !(1..=repeaters).contains(&r) {
+        return fail("repeater", format!("{r} is not in 1..={repeaters}"));
+    }
+    let g = p.loopback_gain_db[row];
+    let (lo, hi) = LOOPBACK_GAIN_RANGE_DB;
+    if !g.is_finite() || g < lo || g > hi {
+        return fail("loopback_gain_db", format!("{g} is not in {lo}..={hi}"));
+    }
+    Ok(())
+}
+
+fn latency_row(p: &LatencySamples, cable: Option<&Cable>, rules: &Rules<'_>, row: usize) -> RowResult {
+    common(
+        rules,
+        cable,
+        p.time_unix_ns[row],
+        p.fiber_pair[row],
+        p.direction[row],
+    )?;
+    for (field, id) in [
+        ("src_station", &p.src_station[row]),
+        ("dst_station", &p.dst_station[row]),
+    ] {
+        if let Err(e) = StationId::try_new(id.as_str()) {
+            return fail(field, e.to_string());
+        }
+        if let Some(t) = rules.topology
+            && t.station(id).is_none()
+        {
+            return fail(field, format!("unknown station {id:?}"));
+        }
+    }
+    match LatencyKind::try_from(p.kind[row]) {
+        Ok(LatencyKind::OneWay | LatencyKind::RoundTrip) => {}
+        _ => {
+            return fail(
+                "kind",
+                format!("{} is not LATENCY_KIND_ONE_WAY or _ROUND_TRIP", p.kind[row]),
+            );
+        }
+    }
+    let d = p.delay_us[row];
+    let (lo, hi) = DELAY_RANGE_US;
+    if !d.is_finite() || d <= lo || d > hi {
+        return fail("delay_us", format!("{d} is not in ({lo}, {hi}]"));
+    }
+    let path = &p.path_id[row];
+    if path.is_empty() || path.len() > MAX_PATH_ID_LEN {
+        return fail(
+            "path_id",
+            format!("must be 1..={MAX_PATH_ID_LEN} bytes, is {}", path.len()),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! Playing station streams to a collector over the gRPC contract: one client per landing station,
+//! all concurrently, each with a window of unacknowledged batches; a batch answered
+//! `RETRY_LATER` is sent again after the delay the collector asked for.
+
+use std::{collections::HashMap, time::Duration};
+
+use cablewatch_proto::wire::{AckStatus, Batch, Payload, v1::telemetry_ingest_client::TelemetryIngestClient};
+use tokio::sync::mpsc;
+use tokio_stream::{StreamExt, wrappers::ReceiverStream};
+use tracing::{debug, info};
+
+use crate::{SimError, generate::StationStream};
+
+/// What one station's stream achieved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamReport {
+    /// The station.
+    pub station: String,
+    /// Batches acknowledged.
+    pub batches: u64,
+    /// Rows the collector stored.
+    pub accepted_rows: u64,
+    /// Rows the collector rejected.
+    pub rejected_rows: u64,
+    /// Batches the collector had already stored.
+    pub duplicates: u64,
+    /// Batches sent again after `RETRY_LATER`.
+    pub retries: u64,
+}
+
+/// Stream settings.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamOptions {
+    /// Stream epoch every station uses (a retry of the whole run with the same epoch is idempotent).
+    pub epoch: u64,
+    /// Most batches in flight per station before waiting for acknowledgements.
+    pub window: usize,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        Self { epoch: 1, window: 16 }
+    }
+}
+
+/// Streams every station's batches to the collector at `url` concurrently, as fast as acks allow.
+pub async fn stream_all(
+    url: &str,
+    streams: Vec<StationStream>,
+    options: StreamOptions,
+) -> Result<Vec<StreamReport>, SimError> {
+    let mut tasks = Vec::new();
+    for s in streams {
+        let url = url.to_owned();
+        tasks.push(tokio::spawn(
+            async move { stream_station(&url, s, options).await },
+        ));
+    }
+    let mut reports = Vec::new();
+    for t in tasks {
+        reports.push(t.await.map_err(|e| SimError::Stream {
+            station: "?".into(),
+            reason: e.to_string(),
+        })??);
+    }
+    Ok(reports)
+}
+
+/// Streams one station's batches and waits for every acknowledgement.
+pub async fn stream_station(
+    url: &str,
+    stream: StationStream,
+    options: StreamOptions,
+) -> Result<StreamReport, SimError> {
+    let station = stream.station.to_string();
+    let err = |reason: String| SimError::Stream {
+        station: station.clone(),
+        reason,
+    };
+    let mut client = TelemetryIngestClient::connect(url.to_owned())
+        .await
+        .map_err(|e| err(format!("connecting to {url}: {e}")))?
+        .max_decoding_message_size(64 * 1024 * 1024);
+    let window = options.window.max(1);
+    let (tx, rx) = mpsc::channel::<Batch>(window);
+    let mut acks = client
+        .stream_batches(ReceiverStream::new(rx))
+        .await
+        .map_err(|e| err(format!("opening stream: {e}")))?
+        .into_inner();
+
+    let batch = |sequence: u64, payload: Payload| Batch {
+        station_id: station.clone(),
+        stream_epoch: options.epoch,
+        sequence,
+        payload: Some(payload),
+    };
+    let total = stream.payloads.len();
+    let mut pending = stream.payloads.into_iter().enumerate();
+    let mut in_flight: HashMap<u64, Batch> = HashMap::new();
+    let mut report = StreamReport {
+        station: station.clone(),
+        ..Default::default()
+    };
+    // Fill the window, then send one more for every acknowledgement.
+    for (seq, payload) in pending.by_ref().take(window) {
+        let b = batch(seq as u64, payload);
+        in_flight.insert(b.sequence, b.clone());
+        tx.send(b)
+            .await
+            .map_err(|_| err("stream closed by collector".into()))?;
+    }
+    while report.batches < total as u64 {
+        let ack = acks
+            .next()
+            .await
+            .ok_or_else(|| err(format!("stream ended after {} of {total} acks", report.batches)))?
+            .map_err(|s| {
+                err(format!(
+                    "collector ended the stream: {:?}: {}",
+                    s.code(),
+                    s.message()
+                ))
+            })?;
+        if ack.status() == AckStatus::RetryLater {
+            let again = in_flight
+                .get(&ack.sequence)
+                .cloned()
+                .ok_or_else(|| err(format!("retry asked for unknown sequence {}", ack.sequence)))?;
+            tokio::time::sleep(Duration::from_millis(u64::from(ack.retry_after_ms.max(1)))).await;
+            report.retries += 1;
+            tx.send(again)
+                .await
+                .map_err(|_| err("stream closed by collector".into()))?;
+            continue;
+        }
+        in_flight.remove(&ack.sequence);
+        report.batches += 1;
+        report.accepted_rows += u64::from(ack.accepted_rows);
+        report.rejected_rows += u64::from(ack.rejected_rows);
+        report.duplicates += u64::from(ack.duplicate);
+        if ack.rejected_rows > 0 {
+            debug!(station = %station, sequence = ack.sequence, "Collector rejected rows: {}", ack.message);
+        }
+        if let Some((seq, payload)) = pending.next() {
+            let b = batch(seq as u64, payload);
+            in_flight.insert(b.sequence, b.clone());
+            tx.send(b)
+                .await
+                .map_err(|_| err("stream closed by collector".into()))?;
+        }
+    }
+    info!(station = %station, batches = report.batches, rows = report.accepted_rows, "Station stream acknowledged.");
+    Ok(report)
+}
