@@ -82,12 +82,24 @@ pub fn scan(data: &Path, table: &'static Table, filter: &Filter) -> Result<LazyF
     if let Some(cable) = &filter.cable {
         lf = lf.filter(col(tables::col::CABLE).eq(lit(cable.as_str())));
     }
-    let time_type = polars_type(ColumnType::TimestampNsUtc);
+    // Whole files are pruned by the `date` partition; rows by the physical time. (Comparing with a
+    // UTC datetime literal loses the zone in polars' statistics pushdown without its `timezones`
+    // feature, and the i64 comparison is exact anyway.)
+    let time_ns = || col(tables::col::TIME).cast(DataType::Int64);
+    let day = |ns: i64| lit(cablewatch_proto::time::epoch_day(ns)).cast(DataType::Date);
     if let Some(since) = filter.since_ns {
-        lf = lf.filter(col(tables::col::TIME).gt_eq(lit(since).cast(time_type.clone())));
+        lf = lf.filter(
+            col(tables::col::DATE)
+                .gt_eq(day(since))
+                .and(time_ns().gt_eq(lit(since))),
+        );
     }
     if let Some(until) = filter.until_ns {
-        lf = lf.filter(col(tables::col::TIME).lt(lit(until).cast(time_type)));
+        lf = lf.filter(
+            col(tables::col::DATE)
+                .lt_eq(day(until))
+                .and(time_ns().lt(lit(until))),
+        );
     }
     Ok(lf)
 }

@@ -13,7 +13,9 @@ use crate::SimError;
 /// Files shipped inside the binary: named scenarios and the example topology they use.
 const EMBEDDED: &[(&str, &str)] = &[
     ("topology.toml", include_str!("../topology.toml")),
+    ("topology-tiny.toml", include_str!("../topology-tiny.toml")),
     ("scenarios/small.toml", include_str!("../scenarios/small.toml")),
+    ("scenarios/tiny.toml", include_str!("../scenarios/tiny.toml")),
 ];
 
 /// Names of the scenarios shipped inside the binary.

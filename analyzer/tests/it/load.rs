@@ -1,0 +1,152 @@
+use std::{path::Path, sync::Arc};
+
+use arrow::{
+    array::RecordBatch,
+    datatypes::{DataType, Field, Schema},
+};
+use cablewatch_analyzer::{
+    AnalyzerError,
+    demo::{DemoOptions, run},
+    load::{Filter, scan},
+    series::load_series,
+    summary::summarize,
+};
+use cablewatch_proto::{
+    tables::{self, OPTICAL_CHANNEL},
+    time::parse_time,
+};
+use cablewatch_testdata::{
+    generate::{generate, write_tables},
+    scenario::Scenario,
+};
+
+fn tiny_data() -> (tempfile::TempDir, Scenario) {
+    let s = Scenario::load("tiny").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_tables(&s, &generate(&s, 5), dir.path()).unwrap();
+    (dir, s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_written_files_pass_the_contract_check_and_count_every_acked_row() {
+    let out = tempfile::tempdir().unwrap();
+    let options = DemoOptions {
+        out: out.path().to_owned(),
+        scenario: "tiny".into(),
+        seed: 9,
+        batch_rows: 250,
+    };
+    let report = run(&options, |_| {}).await.unwrap();
+    let acked: u64 = report.streams.iter().map(|s| s.accepted_rows).sum();
+    let rejected: u64 = report.streams.iter().map(|s| s.rejected_rows).sum();
+    assert_eq!(rejected, 0);
+    let stored: u64 = tables::ALL.iter().map(|t| report.summary.rows(t.name)).sum();
+    assert_eq!(stored, acked, "every acknowledged row is read back once");
+    let units = generate(&Scenario::load("tiny").unwrap(), 9);
+    let generated: usize = units.iter().map(|u| u.payload.row_count().unwrap()).sum();
+    assert_eq!(acked as usize, generated);
+    assert!(out.path().join("topology.toml").is_file());
+}
+
+#[test]
+fn summary_counts_rows_and_finds_physical_baselines() {
+    let (dir, s) = tiny_data();
+    let summary = summarize(dir.path(), &Filter::default()).unwrap();
+    let units = generate(&s, 5);
+    for t in tables::ALL {
+        let n: usize = units
+            .iter()
+            .filter(|u| u.payload.table().name == t.name)
+            .map(|u| u.payload.row_count().unwrap())
+            .sum();
+        assert_eq!(summary.rows(t.name), n as u64, "{}", t.name);
+    }
+    let delay = summary.baselines.iter().find(|b| b.metric == "delay_us").unwrap();
+    let km = delay.median / cablewatch_proto::topology::FIBER_DELAY_US_PER_KM;
+    assert!(
+        (310.0..320.0).contains(&km),
+        "median delay implies {km} km on a 310 km cable"
+    );
+    let q = summary.baselines.iter().find(|b| b.metric == "q_db_avg").unwrap();
+    assert_eq!(q.series, 2 * 2 * 8);
+    assert!(q.sigma > 0.01 && q.sigma < 0.1, "Q noise sigma {}", q.sigma);
+}
+
+#[test]
+fn filters_restrict_time_and_cable() {
+    let (dir, _) = tiny_data();
+    let hour = Filter {
+        since_ns: Some(parse_time("2026-10-01T01:00:00Z").unwrap()),
+        until_ns: Some(parse_time("2026-10-01T02:00:00Z").unwrap()),
+        ..Filter::default()
+    };
+    let series = load_series(dir.path(), &OPTICAL_CHANNEL, Some("channel"), "q_db_avg", &hour).unwrap();
+    assert_eq!(series.len(), 32);
+    for s in &series {
+        assert_eq!(s.values.len(), 12, "twelve 5-minute bins in one hour");
+        assert!(s.times_ns.windows(2).into_iter().all(|w| w[0] < w[1]));
+    }
+    let other = Filter {
+        cable: Some("not-here".into()),
+        ..Filter::default()
+    };
+    let df = scan(dir.path(), &OPTICAL_CHANNEL, &other)
+        .unwrap()
+        .collect()
+        .unwrap();
+    assert_eq!(df.height(), 0);
+}
+
+#[test]
+fn missing_table_names_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let Err(err) = scan(dir.path(), &OPTICAL_CHANNEL, &Filter::default()) else {
+        panic!("scan of an empty directory succeeded")
+    };
+    assert!(matches!(
+        err,
+        AnalyzerError::MissingTable {
+            table: "optical_channel",
+            ..
+        }
+    ));
+    assert!(err.to_string().contains("optical_channel"), "{err}");
+}
+
+#[test]
+fn wrong_column_type_is_named() {
+    let (dir, _) = tiny_data();
+    // A foreign writer stored q_db_avg as float64 in an extra file of the same table.
+    let part = dir.path().join("optical_channel/cable=tiny-1/date=2026-10-01");
+    let mut fields: Vec<Field> = OPTICAL_CHANNEL
+        .arrow_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let qi = fields.iter().position(|f| f.name() == "q_db_avg").unwrap();
+    fields[qi] = Field::new("q_db_avg", DataType::Float64, false);
+    let schema = Arc::new(Schema::new(fields));
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| arrow::array::new_empty_array(f.data_type()))
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    write(&part.join("aaa-foreign.parquet"), &batch);
+    let Err(err) = scan(dir.path(), &OPTICAL_CHANNEL, &Filter::default()) else {
+        panic!("mistyped column accepted")
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("q_db_avg") && err.contains("f64") && err.contains("f32"),
+        "{err}"
+    );
+}
+
+fn write(path: &Path, batch: &RecordBatch) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+}

@@ -1,0 +1,166 @@
+use cablewatch_collector::CollectorConfig;
+use cablewatch_proto::{
+    tables::OPTICAL_CHANNEL,
+    wire::{AckStatus, Batch},
+};
+use tokio_stream::StreamExt;
+use tonic::Code;
+
+use crate::{Harness, optical_batch, stored};
+
+#[tokio::test]
+async fn unary_batch_is_stored_and_reads_back_with_polars() {
+    let h = Harness::start().await;
+    let ack = h
+        .client()
+        .await
+        .send_batch(optical_batch(0, 16))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ack.status(), AckStatus::Accepted);
+    assert_eq!((ack.accepted_rows, ack.rejected_rows, ack.sequence), (16, 0, 0));
+    let df = stored(&h.data(), &OPTICAL_CHANNEL);
+    assert_eq!(df.height(), 16);
+    let q = df.column("q_db_avg").unwrap().f32().unwrap();
+    let mut values: Vec<f32> = q.into_no_null_iter().collect();
+    values.sort_by(f32::total_cmp);
+    assert_eq!(values[0], 9.0);
+    assert_eq!(values[15], 9.0 + 15.0 * 0.001);
+    let cable = df.column("cable").unwrap().str().unwrap().get(0);
+    assert_eq!(cable, Some("c1"));
+}
+
+#[tokio::test]
+async fn stream_acks_every_batch_in_order() {
+    let h = Harness::start().await;
+    let batches: Vec<Batch> = (0..5).map(|s| optical_batch(s, 10)).collect();
+    let mut acks = h
+        .client()
+        .await
+        .stream_batches(tokio_stream::iter(batches))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut seqs = Vec::new();
+    while let Some(ack) = acks.next().await {
+        let ack = ack.unwrap();
+        assert_eq!(ack.status(), AckStatus::Accepted);
+        seqs.push(ack.sequence);
+    }
+    assert_eq!(seqs, [0, 1, 2, 3, 4]);
+    assert_eq!(stored(&h.data(), &OPTICAL_CHANNEL).height(), 50);
+}
+
+#[tokio::test]
+async fn invalid_rows_are_rejected_with_counts_and_the_rest_stored() {
+    let h = Harness::start().await;
+    let mut batch = optical_batch(0, 8);
+    let Some(cablewatch_proto::wire::Payload::Optical(p)) = batch.payload.as_mut() else {
+        unreachable!()
+    };
+    p.q_db.as_mut().unwrap().avg[2] = f32::NAN;
+    p.channel[5] = 99;
+    p.osnr_db.as_mut().unwrap().min[6] = 25.0; // min above avg
+    let ack = h.client().await.send_batch(batch).await.unwrap().into_inner();
+    assert_eq!(ack.status(), AckStatus::Partial);
+    assert_eq!((ack.accepted_rows, ack.rejected_rows), (5, 3));
+    let fields: Vec<(u32, &str)> = ack.errors.iter().map(|e| (e.row, e.field.as_str())).collect();
+    assert_eq!(fields, [(2, "q_db.avg"), (5, "channel"), (6, "osnr_db")]);
+    assert!(
+        ack.message.contains("3 rows rejected") && ack.message.contains("row 5 channel"),
+        "{}",
+        ack.message
+    );
+    assert_eq!(stored(&h.data(), &OPTICAL_CHANNEL).height(), 5);
+}
+
+#[tokio::test]
+async fn retried_batch_is_acknowledged_again_and_stored_once_across_restart() {
+    let mut h = Harness::start().await;
+    let first = h
+        .client()
+        .await
+        .send_batch(optical_batch(3, 12))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!first.duplicate);
+    let again = h
+        .client()
+        .await
+        .send_batch(optical_batch(3, 12))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.duplicate);
+    assert_eq!((again.status(), again.accepted_rows), (AckStatus::Accepted, 12));
+    h.restart().await;
+    let after_restart = h
+        .client()
+        .await
+        .send_batch(optical_batch(3, 12))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(after_restart.duplicate);
+    assert_eq!(stored(&h.data(), &OPTICAL_CHANNEL).height(), 12);
+}
+
+#[tokio::test]
+async fn batch_problems_get_status_codes_unary_and_rejected_acks_on_a_stream() {
+    let h = Harness::start().await;
+    let mut unknown = optical_batch(0, 4);
+    if let Some(cablewatch_proto::wire::Payload::Optical(p)) = unknown.payload.as_mut() {
+        p.cable_id = "nope".into();
+    }
+    let err = h.client().await.send_batch(unknown.clone()).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    assert!(err.message().contains("nope"));
+
+    let mut foreign = optical_batch(1, 4);
+    foreign.station_id = "elsewhere".into();
+    let err = h.client().await.send_batch(foreign).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+
+    let mut ragged = optical_batch(2, 4);
+    if let Some(cablewatch_proto::wire::Payload::Optical(p)) = ragged.payload.as_mut() {
+        p.channel.pop();
+    }
+    let err = h.client().await.send_batch(ragged).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("channel"), "{}", err.message());
+
+    // On a stream the bad batch is answered and the next one still goes through.
+    let mut acks = h
+        .client()
+        .await
+        .stream_batches(tokio_stream::iter([unknown, optical_batch(5, 4)]))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = acks.next().await.unwrap().unwrap();
+    assert_eq!(first.status(), AckStatus::Rejected);
+    assert!(first.message.contains("NotFound"), "{}", first.message);
+    let second = acks.next().await.unwrap().unwrap();
+    assert_eq!((second.status(), second.sequence), (AckStatus::Accepted, 5));
+    assert_eq!(stored(&h.data(), &OPTICAL_CHANNEL).height(), 4);
+}
+
+#[tokio::test]
+async fn shutdown_stops_serving() {
+    let mut h = Harness::start().await;
+    let url = h.collector.as_ref().unwrap().url();
+    h.collector.take().unwrap().shutdown().await.unwrap();
+    let result =
+        cablewatch_proto::wire::v1::telemetry_ingest_client::TelemetryIngestClient::connect(url).await;
+    assert!(result.is_err(), "still accepting connections after shutdown");
+}
+
+#[tokio::test]
+async fn plain_text_off_loopback_is_refused() {
+    let mut config = CollectorConfig::loopback(std::env::temp_dir());
+    config.listen = "0.0.0.0:0".parse().unwrap();
+    let err = cablewatch_collector::start(config).await.unwrap_err();
+    assert!(err.to_string().contains("0.0.0.0"), "{err}");
+}

@@ -1,0 +1,154 @@
+//! Collector integration tests: a real server on 127.0.0.1, the generated gRPC client, real files
+//! read back with polars.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod ingest;
+
+use std::path::{Path, PathBuf};
+
+use cablewatch_collector::{CollectorConfig, RunningCollector};
+use cablewatch_proto::wire::{
+    Batch, Direction, IntervalStats, OpticalChannelSamples, Payload,
+    v1::telemetry_ingest_client::TelemetryIngestClient,
+};
+use tonic::transport::Channel;
+
+pub const TOPOLOGY: &str = r#"
+[[station]]
+id = "north"
+name = "North"
+latitude = 50.0
+longitude = -5.0
+
+[[station]]
+id = "south"
+name = "South"
+latitude = 43.0
+longitude = -3.0
+
+[[station]]
+id = "elsewhere"
+name = "Elsewhere"
+latitude = 0.0
+longitude = 0.0
+
+[[cable]]
+id = "c1"
+name = "Cable one"
+a_station = "north"
+b_station = "south"
+length_km = 300.0
+fiber_pairs = 2
+repeater_km = [70.0, 140.0, 210.0]
+channel_plan = { channels = 8, first_thz = 192.0, spacing_ghz = 50.0 }
+
+[[cable]]
+id = "c2"
+name = "Cable two"
+a_station = "elsewhere"
+b_station = "south"
+length_km = 100.0
+fiber_pairs = 1
+channel_plan = { channels = 4, first_thz = 192.0, spacing_ghz = 50.0 }
+"#;
+
+/// 2026-11-01T00:00:00Z, safely in the past.
+pub const T0: i64 = 1_793_491_200_000_000_000;
+
+#[derive(Debug)]
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub collector: Option<RunningCollector>,
+}
+
+impl Harness {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("topology.toml"), TOPOLOGY).unwrap();
+        let mut h = Self { dir, collector: None };
+        h.restart().await;
+        h
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub async fn restart(&mut self) {
+        if let Some(c) = self.collector.take() {
+            c.shutdown().await.unwrap();
+        }
+        let mut config = CollectorConfig::loopback(self.data());
+        config.topology = Some(self.dir.path().join("topology.toml"));
+        self.collector = Some(cablewatch_collector::start(config).await.unwrap());
+    }
+
+    pub async fn client(&self) -> TelemetryIngestClient<Channel> {
+        TelemetryIngestClient::connect(self.collector.as_ref().unwrap().url())
+            .await
+            .unwrap()
+    }
+}
+
+fn stat(avg: Vec<f32>) -> Option<IntervalStats> {
+    Some(IntervalStats {
+        min: avg.iter().map(|v| v - 0.1).collect(),
+        max: avg.iter().map(|v| v + 0.1).collect(),
+        avg,
+    })
+}
+
+/// `rows` valid optical rows for cable c1, direction A to B (reported by the B end, `south`).
+pub fn optical_batch(sequence: u64, rows: usize) -> Batch {
+    let n = rows;
+    let f = |base: f32| stat((0..n).map(|i| base + i as f32 * 0.001).collect());
+    Batch {
+        station_id: "south".into(),
+        stream_epoch: 7,
+        sequence,
+        payload: Some(Payload::Optical(OpticalChannelSamples {
+            cable_id: "c1".into(),
+            interval_ns: 60_000_000_000,
+            time_unix_ns: (0..n)
+                .map(|i| T0 + (sequence as i64 * n as i64 + i as i64) * 1_000_000_000)
+                .collect(),
+            fiber_pair: (0..n).map(|i| 1 + (i % 2) as u32).collect(),
+            direction: vec![Direction::AToB as i32; n],
+            channel: (0..n).map(|i| 1 + (i % 8) as u32).collect(),
+            rx_power_dbm: f(-12.0),
+            tx_power_dbm: f(1.0),
+            osnr_db: f(20.0),
+            pre_fec_ber: Some(IntervalStats {
+                avg: vec![1e-3; n],
+                min: vec![5e-4; n],
+                max: vec![2e-3; n],
+            }),
+            q_db: f(9.0),
+            cd_ps_nm: f(6000.0),
+            dgd_ps: f(1.0),
+            pdl_db: f(0.8),
+            sop_roc_krad_s: f(0.3),
+        })),
+    }
+}
+
+/// Every row stored under `data` for `table`, read with polars (on its own thread: polars' async
+/// reader refuses to run inside a current-thread tokio runtime).
+pub fn stored(data: &Path, table: &cablewatch_proto::tables::Table) -> polars::prelude::DataFrame {
+    let glob = cablewatch_proto::layout::table_glob(data, table);
+    std::thread::scope(|s| s.spawn(|| read(&glob)).join().unwrap())
+}
+
+fn read(glob: &Path) -> polars::prelude::DataFrame {
+    use polars::prelude::*;
+    LazyFrame::scan_parquet(
+        PlRefPath::new(glob.to_string_lossy().as_ref()),
+        ScanArgsParquet {
+            hive_options: HiveOptions::new_enabled(),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .collect()
+    .unwrap()
+}
