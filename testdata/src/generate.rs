@@ -301,7 +301,9 @@ pub struct StationStream {
 /// Cuts every unit into payloads of at most `batch_rows` rows and groups them by reporting station
 /// (stations in id order; each station's payloads by first time, then cable, kind and direction).
 pub fn station_streams(units: &[Unit], batch_rows: usize) -> Vec<StationStream> {
-    let mut by_station: BTreeMap<&StationId, Vec<(i64, usize, Kind, u8, Payload)>> = BTreeMap::new();
+    // Per station: (first time, cable, kind, direction) as the send order, and the payload.
+    type Part = ((i64, usize, Kind, u8), Payload);
+    let mut by_station: BTreeMap<&StationId, Vec<Part>> = BTreeMap::new();
     let batch_rows = batch_rows.max(1);
     for u in units {
         let rows = u.payload.row_count().unwrap_or(0);
@@ -311,16 +313,16 @@ pub fn station_streams(units: &[Unit], batch_rows: usize) -> Vec<StationStream> 
             by_station
                 .entry(&u.station)
                 .or_default()
-                .push((first, u.cable_index, u.kind, u.direction, part));
+                .push(((first, u.cable_index, u.kind, u.direction), part));
         }
     }
     by_station
         .into_iter()
         .map(|(station, mut parts)| {
-            parts.sort_by_key(|p| (p.0, p.1, p.2, p.3));
+            parts.sort_by_key(|p| p.0);
             StationStream {
                 station: station.clone(),
-                payloads: parts.into_iter().map(|p| p.4).collect(),
+                payloads: parts.into_iter().map(|p| p.1).collect(),
             }
         })
         .collect()
