@@ -97,7 +97,10 @@ pub fn fiber_baseline(seed: u64, cable_index: u64, cable: &Cable, dir: u64, fp: 
         .collect();
     let plan = &cable.channel_plan;
     // Gain ripple across the band, a few tenths of a dB, shared by all channels of the fiber.
-    let (ripple_amp, ripple_phase) = (0.3 + rng.random::<f64>() * 0.4, rng.random::<f64>() * std::f64::consts::TAU);
+    let (ripple_amp, ripple_phase) = (
+        0.3 + rng.random::<f64>() * 0.4,
+        rng.random::<f64>() * std::f64::consts::TAU,
+    );
     let ideal = |m: Modulation, osnr: f64| {
         let snr = optics::from_db(optics::snr_db(osnr, SYMBOL_RATE_GBD, TRX_SNR_DB));
         optics::q_db_from_ber(m.ber(snr))

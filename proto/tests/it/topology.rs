@@ -87,3 +87,20 @@ fn topology_round_trips_through_toml() {
     let again = Topology::from_toml_str(&toml::to_string(&t).unwrap(), "again").unwrap();
     assert_eq!(again, t);
 }
+
+#[test]
+fn example_context_records_load_and_match_the_example_plant() {
+    use cablewatch_proto::context::{Context, ContextRecord};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
+    let ctx = Context::load_dir(&root.join("context-example")).unwrap();
+    let kinds: Vec<&str> = ctx.records.iter().map(ContextRecord::kind).collect();
+    assert_eq!(kinds, ["maintenance", "vessel", "repair", "seismic"]);
+    ctx.check_against(&example()).unwrap();
+
+    let mut off_cable = ctx.clone();
+    if let ContextRecord::Repair(r) = &mut off_cable.records[2] {
+        r.fault_km = 9_999.0;
+    }
+    let err = off_cable.check_against(&example()).unwrap_err().to_string();
+    assert!(err.contains("REP-77") && err.contains("9999"), "{err}");
+}
