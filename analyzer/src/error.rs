@@ -15,6 +15,16 @@ pub enum AnalyzerError {
         /// Where it was looked for.
         dir: PathBuf,
     },
+    /// The data directory holds none of the stored tables.
+    #[error(
+        "no stored tables under {dir}: expected {tables} directories (is this the collector's --data-dir?)"
+    )]
+    NoData {
+        /// The data directory.
+        dir: PathBuf,
+        /// The table directory names looked for.
+        tables: String,
+    },
     /// A stored column is missing or has the wrong type.
     #[error("{table} ({dir}): column {column}: {problem}")]
     Schema {

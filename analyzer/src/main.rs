@@ -1,5 +1,6 @@
 //! `cablewatch-analyzer`: analyses stored cable telemetry; `demo` runs the whole system end to end.
 
+use std::io::IsTerminal as _;
 use std::{io::Write as _, path::PathBuf, process::ExitCode};
 
 use cablewatch_analyzer::{AnalyzerError, demo, load::Filter, summary::summarize};
@@ -59,12 +60,17 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let code = match e.downcast_ref::<AnalyzerError>() {
-                Some(AnalyzerError::MissingTable { .. } | AnalyzerError::Schema { .. }) => EXIT_BAD_INPUT,
+                Some(
+                    AnalyzerError::NoData { .. }
+                    | AnalyzerError::MissingTable { .. }
+                    | AnalyzerError::Schema { .. },
+                ) => EXIT_BAD_INPUT,
                 _ if e
                     .downcast_ref::<cablewatch_proto::time::TimeParseError>()
                     .is_some() =>

@@ -11,7 +11,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::{
-    Result,
+    AnalyzerError, Result,
     error::polars_ctx,
     load::{Filter, has_data, scan},
     robust::median_sigma,
@@ -96,6 +96,12 @@ pub fn summarize(data: &Path, filter: &Filter) -> Result<Summary> {
         summary
             .tables
             .insert(table.name, cable_rows(data, table, filter)?);
+    }
+    if summary.tables.is_empty() {
+        return Err(AnalyzerError::NoData {
+            dir: data.to_owned(),
+            tables: tables::ALL.map(|t| t.name).join(", "),
+        });
     }
     for (table, index, metric) in WATCHED {
         if !has_data(data, table) {

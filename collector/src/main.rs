@@ -1,5 +1,6 @@
 //! `cablewatch-collector`: serves the telemetry ingest gRPC service until SIGINT or SIGTERM.
 
+use std::io::IsTerminal as _;
 use std::{net::SocketAddr, path::PathBuf};
 
 use cablewatch_collector::CollectorConfig;
@@ -27,6 +28,8 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_env("CABLEWATCH_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let args = Args::parse();
     let mut config = CollectorConfig::loopback(args.data_dir);

@@ -306,7 +306,8 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Creates `dir` and any missing parents, fsyncing each parent that gained an entry.
 pub fn create_dir_durable(dir: &Path) -> Result<()> {
-    if dir.is_dir() {
+    // The empty path is the current directory (the parent of a relative `data`).
+    if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {

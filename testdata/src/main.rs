@@ -1,5 +1,6 @@
 //! `cablewatch-sim`: generates landing-station telemetry with ground truth, to files or to a collector.
 
+use std::io::IsTerminal as _;
 use std::{path::PathBuf, time::Instant};
 
 use anyhow::Context as _;
@@ -58,6 +59,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let mut out = std::io::stdout().lock();
     use std::io::Write as _;
@@ -101,8 +103,8 @@ fn main() -> anyhow::Result<()> {
                 rows += r.accepted_rows;
                 writeln!(
                     out,
-                    "{:>16}: {} batches, {} rows stored, {} rejected, {} duplicates",
-                    r.station, r.batches, r.accepted_rows, r.rejected_rows, r.duplicates
+                    "{:>16}: {} batches acknowledged ({} already stored before), {} rows accepted, {} rejected",
+                    r.station, r.batches, r.duplicates, r.accepted_rows, r.rejected_rows
                 )?;
             }
             writeln!(

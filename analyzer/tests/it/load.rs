@@ -114,6 +114,14 @@ fn missing_table_names_the_directory() {
 }
 
 #[test]
+fn a_directory_without_tables_is_an_error_not_an_empty_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = summarize(&dir.path().join("no-such-dir"), &Filter::default()).unwrap_err();
+    assert!(matches!(err, AnalyzerError::NoData { .. }));
+    assert!(err.to_string().contains("optical_channel"), "{err}");
+}
+
+#[test]
 fn wrong_column_type_is_named() {
     let (dir, _) = tiny_data();
     // A foreign writer stored q_db_avg as float64 in an extra file of the same table.

@@ -2,6 +2,7 @@
 //! read back with polars.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod binary;
 mod ingest;
 
 use std::path::{Path, PathBuf};
