@@ -6,7 +6,7 @@ use std::{path::PathBuf, time::Instant};
 
 use cablewatch_collector::CollectorConfig;
 use cablewatch_testdata::{
-    generate::{generate, station_streams},
+    generate::{Simulation, station_streams},
     scenario::Scenario,
     stream::{StreamOptions, StreamReport, stream_all},
 };
@@ -65,7 +65,7 @@ pub async fn run(options: &DemoOptions, progress: impl Fn(&str)) -> Result<DemoR
         scenario.topology.stations.len(),
         scenario.days
     ));
-    let streams = station_streams(&generate(&scenario, options.seed), options.batch_rows);
+    let sim = Simulation::new(&scenario, options.seed).map_err(|e| stage("scenario")(e.to_string()))?;
 
     let mut config = CollectorConfig::loopback(&data_dir);
     config.topology = Some(topology_path);
@@ -73,12 +73,30 @@ pub async fn run(options: &DemoOptions, progress: impl Fn(&str)) -> Result<DemoR
         .await
         .map_err(|e| stage("collector")(e.to_string()))?;
     progress(&format!(
-        "streaming {} station clients into the collector at {}",
-        streams.len(),
+        "streaming {} stations into the collector at {}",
+        scenario.topology.stations.len(),
         collector.url()
     ));
     let started = Instant::now();
-    let streamed = stream_all(&collector.url(), streams, StreamOptions::default()).await;
+    let mut streamed = Ok(Vec::new());
+    for day in 0..sim.days() {
+        let streams = station_streams(&sim.generate_day(day), options.batch_rows);
+        let stream_options = StreamOptions {
+            epoch: day as u64 + 1,
+            ..StreamOptions::default()
+        };
+        match stream_all(&collector.url(), streams, stream_options).await {
+            Ok(reports) => {
+                if let Ok(all) = streamed.as_mut() {
+                    all.extend(reports);
+                }
+            }
+            Err(e) => {
+                streamed = Err(e);
+                break;
+            }
+        }
+    }
     let stream_secs = started.elapsed().as_secs_f64();
     collector
         .shutdown()

@@ -11,7 +11,7 @@ use cablewatch_testdata::{generate::generate, scenario::Scenario};
 /// `rows` realistic optical rows (from the simulator's tiny scenario) as one columnar payload.
 pub fn optical_payload(rows: usize) -> OpticalChannelSamples {
     let scenario = Scenario::load("tiny").unwrap_or_else(|e| panic!("embedded scenario: {e}"));
-    let units = generate(&scenario, 1);
+    let units = generate(&scenario, 1).unwrap_or_else(|e| panic!("generating: {e}"));
     let optical = units
         .iter()
         .find_map(|u| match &u.payload {

@@ -231,6 +231,56 @@ impl Payload {
         }
     }
 
+    /// Appends the rows of `other` (same kind and cable) after this payload's rows. A payload of
+    /// another kind is ignored.
+    pub fn append(&mut self, other: &Payload) {
+        fn stats(a: &mut Option<IntervalStats>, b: &Option<IntervalStats>) {
+            if let (Some(a), Some(b)) = (a.as_mut(), b.as_ref()) {
+                a.avg.extend_from_slice(&b.avg);
+                a.min.extend_from_slice(&b.min);
+                a.max.extend_from_slice(&b.max);
+            } else if a.is_none() {
+                a.clone_from(b);
+            }
+        }
+        match (self, other) {
+            (Payload::Optical(a), Payload::Optical(b)) => {
+                a.time_unix_ns.extend_from_slice(&b.time_unix_ns);
+                a.fiber_pair.extend_from_slice(&b.fiber_pair);
+                a.direction.extend_from_slice(&b.direction);
+                a.channel.extend_from_slice(&b.channel);
+                stats(&mut a.rx_power_dbm, &b.rx_power_dbm);
+                stats(&mut a.tx_power_dbm, &b.tx_power_dbm);
+                stats(&mut a.osnr_db, &b.osnr_db);
+                stats(&mut a.pre_fec_ber, &b.pre_fec_ber);
+                stats(&mut a.q_db, &b.q_db);
+                stats(&mut a.cd_ps_nm, &b.cd_ps_nm);
+                stats(&mut a.dgd_ps, &b.dgd_ps);
+                stats(&mut a.pdl_db, &b.pdl_db);
+                stats(&mut a.sop_roc_krad_s, &b.sop_roc_krad_s);
+            }
+            (Payload::LineMonitoring(a), Payload::LineMonitoring(b)) => {
+                a.time_unix_ns.extend_from_slice(&b.time_unix_ns);
+                a.sweep_id.extend_from_slice(&b.sweep_id);
+                a.fiber_pair.extend_from_slice(&b.fiber_pair);
+                a.direction.extend_from_slice(&b.direction);
+                a.repeater.extend_from_slice(&b.repeater);
+                a.loopback_gain_db.extend_from_slice(&b.loopback_gain_db);
+            }
+            (Payload::Latency(a), Payload::Latency(b)) => {
+                a.time_unix_ns.extend_from_slice(&b.time_unix_ns);
+                a.fiber_pair.extend_from_slice(&b.fiber_pair);
+                a.direction.extend_from_slice(&b.direction);
+                a.src_station.extend_from_slice(&b.src_station);
+                a.dst_station.extend_from_slice(&b.dst_station);
+                a.kind.extend_from_slice(&b.kind);
+                a.delay_us.extend_from_slice(&b.delay_us);
+                a.path_id.extend_from_slice(&b.path_id);
+            }
+            _ => {}
+        }
+    }
+
     /// Measurement times of the rows.
     pub fn times_ns(&self) -> &[i64] {
         match self {

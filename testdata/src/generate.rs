@@ -12,6 +12,7 @@ use std::{collections::BTreeMap, path::Path};
 use cablewatch_proto::{
     CableId, StationId,
     store::{self, ParquetOptions},
+    time::NANOS_PER_DAY,
     topology::{Cable, FIBER_DELAY_US_PER_KM},
     wire::{
         Direction, IntervalStats, LatencyKind, LatencySamples, LineMonitoringSamples, OpticalChannelSamples,
@@ -23,6 +24,8 @@ use rayon::prelude::*;
 
 use crate::{
     SimError,
+    effects::{FiberEffects, LossState, loss_states},
+    events::{self, Event, EventKind},
     optics::ber_from_q_db,
     plant::{self, EQUIPMENT_DELAY_US, diurnal, gauss, rng_for},
     scenario::Scenario,
@@ -39,7 +42,7 @@ pub enum Kind {
     Latency,
 }
 
-/// All rows of one kind of telemetry for one cable and direction.
+/// All rows of one kind of telemetry for one cable and direction (within one day of the scenario).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unit {
     /// Index of the cable in the topology.
@@ -54,42 +57,165 @@ pub struct Unit {
     pub payload: Payload,
 }
 
-/// Generates every unit of `scenario` with `seed`, in parallel; the result does not depend on the
-/// number of threads.
-pub fn generate(scenario: &Scenario, seed: u64) -> Vec<Unit> {
-    let mut jobs = Vec::new();
-    for ci in 0..scenario.topology.cables.len() {
-        for dir in [0u8, 1] {
-            for kind in [Kind::Optical, Kind::LineMonitoring, Kind::Latency] {
-                jobs.push((ci, dir, kind));
+/// A scenario made concrete: its events placed, ready to generate day by day.
+#[derive(Debug, Clone)]
+pub struct Simulation<'a> {
+    /// The scenario.
+    pub scenario: &'a Scenario,
+    /// The seed.
+    pub seed: u64,
+    /// Every injected event.
+    pub events: Vec<Event>,
+}
+
+impl<'a> Simulation<'a> {
+    /// Places the scenario's events with `seed`.
+    pub fn new(scenario: &'a Scenario, seed: u64) -> Result<Self, SimError> {
+        let events = events::plan(&scenario.topology, scenario.window(), &scenario.events, seed)?;
+        Ok(Self {
+            scenario,
+            seed,
+            events,
+        })
+    }
+
+    /// Number of (UTC-aligned from the start) days the scenario spans.
+    pub fn days(&self) -> usize {
+        let span = self.scenario.end_ns() - self.scenario.start_ns;
+        usize::try_from((span + NANOS_PER_DAY - 1) / NANOS_PER_DAY).unwrap_or(0)
+    }
+
+    /// Every unit of day `day` (0-based), generated in parallel; the result does not depend on the
+    /// number of threads.
+    pub fn generate_day(&self, day: usize) -> Vec<Unit> {
+        let scenario = self.scenario;
+        let from = scenario.start_ns + day as i64 * NANOS_PER_DAY;
+        let to = (from + NANOS_PER_DAY).min(scenario.end_ns());
+        let mut jobs = Vec::new();
+        for ci in 0..scenario.topology.cables.len() {
+            for dir in [0u8, 1] {
+                for kind in [Kind::Optical, Kind::LineMonitoring, Kind::Latency] {
+                    jobs.push((ci, dir, kind));
+                }
             }
         }
+        jobs.into_par_iter()
+            .map(|(ci, dir, kind)| {
+                let cable = &scenario.topology.cables[ci];
+                let (near, far) = if dir == 0 {
+                    (&cable.a_station, &cable.b_station)
+                } else {
+                    (&cable.b_station, &cable.a_station)
+                };
+                let station = if kind == Kind::Optical { far } else { near };
+                let ctx = UnitContext::new(self, ci, dir, station, day as u64, from, to);
+                let payload = match kind {
+                    Kind::Optical => Payload::Optical(optical(&ctx)),
+                    Kind::LineMonitoring => Payload::LineMonitoring(line_monitoring(&ctx)),
+                    Kind::Latency => Payload::Latency(latency(&ctx)),
+                };
+                Unit {
+                    cable_index: ci,
+                    direction: dir,
+                    kind,
+                    station: station.clone(),
+                    payload,
+                }
+            })
+            .collect()
     }
-    jobs.into_par_iter()
-        .map(|(ci, dir, kind)| {
-            let cable = &scenario.topology.cables[ci];
-            let (near, far) = if dir == 0 {
-                (&cable.a_station, &cable.b_station)
-            } else {
-                (&cable.b_station, &cable.a_station)
-            };
-            let (station, payload) = match kind {
-                Kind::Optical => (far.clone(), Payload::Optical(optical(scenario, seed, ci, dir))),
-                Kind::LineMonitoring => (
-                    near.clone(),
-                    Payload::LineMonitoring(line_monitoring(scenario, seed, ci, dir)),
-                ),
-                Kind::Latency => (near.clone(), Payload::Latency(latency(scenario, seed, ci, dir))),
-            };
-            Unit {
-                cable_index: ci,
-                direction: dir,
-                kind,
-                station,
-                payload,
+
+    /// Every unit of the whole scenario (days concatenated per unit). For small scenarios; large
+    /// ones go day by day through [`Simulation::generate_day`].
+    pub fn generate_all(&self) -> Vec<Unit> {
+        let mut units: Vec<Unit> = Vec::new();
+        for day in 0..self.days() {
+            for u in self.generate_day(day) {
+                match units
+                    .iter_mut()
+                    .find(|x| (x.cable_index, x.direction, x.kind) == (u.cable_index, u.direction, u.kind))
+                {
+                    Some(x) => x.payload.append(&u.payload),
+                    None => units.push(u),
+                }
             }
-        })
-        .collect()
+        }
+        units
+    }
+}
+
+/// Generates every unit of `scenario` with `seed` (events included).
+pub fn generate(scenario: &Scenario, seed: u64) -> Result<Vec<Unit>, SimError> {
+    Ok(Simulation::new(scenario, seed)?.generate_all())
+}
+
+/// What generating one unit needs: the cable, its fibers' baselines and effects, the time slice.
+struct UnitContext<'a> {
+    scenario: &'a Scenario,
+    seed: u64,
+    ci: usize,
+    dir: u8,
+    day: u64,
+    from: i64,
+    to: i64,
+    cable: &'a Cable,
+    fibers: Vec<plant::FiberBaseline>,
+    effects: Vec<FiberEffects>,
+    gaps: Vec<(i64, i64)>,
+}
+
+impl<'a> UnitContext<'a> {
+    fn new(
+        sim: &'a Simulation<'_>,
+        ci: usize,
+        dir: u8,
+        station: &StationId,
+        day: u64,
+        from: i64,
+        to: i64,
+    ) -> Self {
+        let scenario = sim.scenario;
+        let cable = &scenario.topology.cables[ci];
+        let fibers = (1..=cable.fiber_pairs)
+            .map(|fp| plant::fiber_baseline(sim.seed, ci as u64, cable, u64::from(dir), fp))
+            .collect();
+        let effects = (1..=cable.fiber_pairs)
+            .map(|fp| FiberEffects::compile(&sim.events, &cable.id, ci, fp, dir))
+            .collect();
+        let gaps = sim
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::DataGap && e.station.as_ref() == Some(station))
+            .map(|e| (e.start_ns, e.end_ns))
+            .collect();
+        Self {
+            scenario,
+            seed: sim.seed,
+            ci,
+            dir,
+            day,
+            from,
+            to,
+            cable,
+            fibers,
+            effects,
+            gaps,
+        }
+    }
+
+    fn rng(&self, what: u64) -> rand::rngs::StdRng {
+        rng_for(self.seed, &[what, self.ci as u64, u64::from(self.dir), self.day])
+    }
+
+    /// Sample times at `period_s` within this unit's slice, on the scenario's grid.
+    fn times(&self, period_s: u32) -> impl Iterator<Item = i64> + '_ {
+        let (from, to) = (self.from, self.to);
+        self.scenario
+            .times(period_s)
+            .skip_while(move |&t| t < from)
+            .take_while(move |&t| t < to)
+            .filter(|&t| !self.gaps.iter().any(|&(a, b)| a <= t && t < b))
+    }
 }
 
 fn wire_direction(dir: u8) -> i32 {
@@ -100,14 +226,6 @@ fn wire_direction(dir: u8) -> i32 {
     }
 }
 
-fn baselines(scenario: &Scenario, seed: u64, ci: usize, dir: u8) -> (&Cable, Vec<plant::FiberBaseline>) {
-    let cable = &scenario.topology.cables[ci];
-    let fibers = (1..=cable.fiber_pairs)
-        .map(|fp| plant::fiber_baseline(seed, ci as u64, cable, u64::from(dir), fp))
-        .collect();
-    (cable, fibers)
-}
-
 /// Pushes avg, min and max with `min = avg - lo`, `max = avg + hi` (`lo`, `hi` >= 0).
 fn push_stat(s: &mut IntervalStats, avg: f64, lo: f64, hi: f64) {
     s.avg.push(avg as f32);
@@ -115,38 +233,52 @@ fn push_stat(s: &mut IntervalStats, avg: f64, lo: f64, hi: f64) {
     s.max.push((avg + hi.abs()) as f32);
 }
 
-fn optical(scenario: &Scenario, seed: u64, ci: usize, dir: u8) -> OpticalChannelSamples {
-    let (cable, fibers) = baselines(scenario, seed, ci, dir);
-    let mut rng = rng_for(seed, &[2, ci as u64, u64::from(dir)]);
+fn optical(ctx: &UnitContext<'_>) -> OpticalChannelSamples {
+    let mut rng = ctx.rng(2);
+    let interval = i64::from(ctx.scenario.cadence.optical_s) * 1_000_000_000;
     let mut p = OpticalChannelSamples {
-        cable_id: cable.id.to_string(),
-        interval_ns: i64::from(scenario.cadence.optical_s) * 1_000_000_000,
+        cable_id: ctx.cable.id.to_string(),
+        interval_ns: interval,
         ..Default::default()
     };
+    let states: Vec<Vec<LossState>> = ctx
+        .fibers
+        .iter()
+        .zip(&ctx.effects)
+        .map(|(f, fx)| loss_states(ctx.cable, f, fx))
+        .collect();
     let mut stats: [IntervalStats; 9] = Default::default();
-    for t in scenario.times(scenario.cadence.optical_s) {
+    for t in ctx.times(ctx.scenario.cadence.optical_s) {
         let d = diurnal(t);
-        for (fp, fiber) in (1..).zip(&fibers) {
+        for (fp, ((fiber, fx), states)) in (1..).zip(ctx.fibers.iter().zip(&ctx.effects).zip(&states)) {
+            if fx.in_outage(t, interval) {
+                continue;
+            }
+            let state = &states[fx.active_steps(t)];
+            let burst = fx.burst(t, interval);
+            let power_step = fx.power_step(t);
             for (ch, b) in (1..).zip(&fiber.channels) {
+                let i = ch as usize - 1;
                 p.time_unix_ns.push(t);
                 p.fiber_pair.push(fp);
-                p.direction.push(wire_direction(dir));
+                p.direction.push(wire_direction(ctx.dir));
                 p.channel.push(ch);
-                let q = b.q_db + 0.02 * d + gauss(&mut rng, 0.04);
+                let q = b.q_db + state.q_db[i] - fx.channel_drop(ch, t) + 0.02 * d + gauss(&mut rng, 0.04);
                 let (q_lo, q_hi) = (
                     0.03 + gauss(&mut rng, 0.03).abs(),
                     0.03 + gauss(&mut rng, 0.03).abs(),
                 );
+                let rx = b.rx_power_dbm + state.rx_db[i] + power_step + 0.03 * d + gauss(&mut rng, 0.02);
+                push_stat(&mut stats[0], rx, 0.02, 0.02);
                 push_stat(
-                    &mut stats[0],
-                    b.rx_power_dbm + 0.03 * d + gauss(&mut rng, 0.02),
-                    0.02,
-                    0.02,
+                    &mut stats[1],
+                    b.tx_power_dbm + power_step + gauss(&mut rng, 0.01),
+                    0.01,
+                    0.01,
                 );
-                push_stat(&mut stats[1], b.tx_power_dbm + gauss(&mut rng, 0.01), 0.01, 0.01);
                 push_stat(
                     &mut stats[2],
-                    b.osnr_db + 0.01 * d + gauss(&mut rng, 0.05),
+                    b.osnr_db + state.osnr_db[i] + 0.01 * d + gauss(&mut rng, 0.05),
                     0.05,
                     0.05,
                 );
@@ -160,8 +292,14 @@ fn optical(scenario: &Scenario, seed: u64, ci: usize, dir: u8) -> OpticalChannel
                 let pdl = (b.pdl_db + gauss(&mut rng, 0.03)).max(0.0);
                 push_stat(&mut stats[7], pdl, 0.05_f64.min(pdl), 0.05);
                 // Quiet SOP activity is heavy-tailed: log-normal around the channel's median.
-                let sop = b.sop_krad_s * gauss(&mut rng, 0.5).exp();
-                let peak = sop * (1.0 + gauss(&mut rng, 0.8).exp());
+                let mut sop = b.sop_krad_s * gauss(&mut rng, 0.5).exp();
+                let mut peak = sop * (1.0 + gauss(&mut rng, 0.8).exp());
+                if let Some((burst_peak, covered)) = burst {
+                    // Every channel of the fiber sees the fiber being moved, with its own strength.
+                    let seen = burst_peak * rng.random_range(0.4..1.0);
+                    peak = peak.max(seen);
+                    sop += seen * covered * 0.5;
+                }
                 push_stat(&mut stats[8], sop, sop * rng.random_range(0.5..0.9), peak - sop);
             }
         }
@@ -179,34 +317,37 @@ fn optical(scenario: &Scenario, seed: u64, ci: usize, dir: u8) -> OpticalChannel
     p
 }
 
-fn line_monitoring(scenario: &Scenario, seed: u64, ci: usize, dir: u8) -> LineMonitoringSamples {
-    let (cable, fibers) = baselines(scenario, seed, ci, dir);
-    let mut rng = rng_for(seed, &[3, ci as u64, u64::from(dir)]);
+fn line_monitoring(ctx: &UnitContext<'_>) -> LineMonitoringSamples {
+    let mut rng = ctx.rng(3);
     let mut p = LineMonitoringSamples {
-        cable_id: cable.id.to_string(),
+        cable_id: ctx.cable.id.to_string(),
         ..Default::default()
     };
-    let period = i64::from(scenario.cadence.line_monitoring_s) * 1_000_000_000;
-    for t in scenario.times(scenario.cadence.line_monitoring_s) {
+    let period = i64::from(ctx.scenario.cadence.line_monitoring_s) * 1_000_000_000;
+    for t in ctx.times(ctx.scenario.cadence.line_monitoring_s) {
         let sweep = u64::try_from(t / period).unwrap_or(0);
-        for (fp, fiber) in (1..).zip(&fibers) {
+        for (fp, (fiber, fx)) in (1..).zip(ctx.fibers.iter().zip(&ctx.effects)) {
+            if fx.in_outage(t, 1) {
+                continue;
+            }
             for (rep, gain) in (1..).zip(&fiber.loopback_gain_db) {
                 p.time_unix_ns.push(t);
                 p.sweep_id.push(sweep);
                 p.fiber_pair.push(fp);
-                p.direction.push(wire_direction(dir));
+                p.direction.push(wire_direction(ctx.dir));
                 p.repeater.push(rep);
-                p.loopback_gain_db.push((gain + gauss(&mut rng, 0.03)) as f32);
+                let g = gain + fx.loopback_change(rep, t) + gauss(&mut rng, 0.03);
+                p.loopback_gain_db.push(g as f32);
             }
         }
     }
     p
 }
 
-fn latency(scenario: &Scenario, seed: u64, ci: usize, dir: u8) -> LatencySamples {
-    let (cable, fibers) = baselines(scenario, seed, ci, dir);
-    let mut rng = rng_for(seed, &[4, ci as u64, u64::from(dir)]);
-    let (src, dst) = if dir == 0 {
+fn latency(ctx: &UnitContext<'_>) -> LatencySamples {
+    let mut rng = ctx.rng(4);
+    let cable = ctx.cable;
+    let (src, dst) = if ctx.dir == 0 {
         (&cable.a_station, &cable.b_station)
     } else {
         (&cable.b_station, &cable.a_station)
@@ -216,22 +357,27 @@ fn latency(scenario: &Scenario, seed: u64, ci: usize, dir: u8) -> LatencySamples
         ..Default::default()
     };
     let base = cable.length_km * FIBER_DELAY_US_PER_KM + 2.0 * EQUIPMENT_DELAY_US;
-    for t in scenario.times(scenario.cadence.latency_s) {
+    for t in ctx.times(ctx.scenario.cadence.latency_s) {
         let d = diurnal(t);
-        for (fp, fiber) in (1..).zip(&fibers) {
-            let mut delay = base + fiber.delay_offset_us + 0.05 * d + gauss(&mut rng, 0.15);
+        for (fp, (fiber, fx)) in (1..).zip(ctx.fibers.iter().zip(&ctx.effects)) {
+            if fx.in_outage(t, 1) {
+                continue;
+            }
+            let (extra, path) = fx.delay(t);
+            let mut delay = base + fiber.delay_offset_us + extra + 0.05 * d + gauss(&mut rng, 0.15);
             if rng.random::<f64>() < 0.002 {
                 // Rare outliers: a probe queued behind other traffic in the terminal equipment.
                 delay += rng.random_range(20.0..300.0);
             }
             p.time_unix_ns.push(t);
             p.fiber_pair.push(fp);
-            p.direction.push(wire_direction(dir));
+            p.direction.push(wire_direction(ctx.dir));
             p.src_station.push(src.to_string());
             p.dst_station.push(dst.to_string());
             p.kind.push(LatencyKind::OneWay.into());
             p.delay_us.push(delay);
-            p.path_id.push(format!("{}/fp{fp}/primary", cable.id));
+            p.path_id
+                .push(format!("{}/fp{fp}/{}", cable.id, path.unwrap_or("primary")));
         }
     }
     p
@@ -246,8 +392,29 @@ pub struct WriteSummary {
     pub files: usize,
 }
 
-/// Writes every unit to the stored-table layout under `data`: one file per table, cable and day.
-pub fn write_tables(scenario: &Scenario, units: &[Unit], data: &Path) -> Result<WriteSummary, SimError> {
+/// Generates the whole simulation day by day and writes it to the stored-table layout under `data`:
+/// one file per table, cable, UTC date and scenario day. Memory is bounded by one day of rows.
+pub fn write_tables(sim: &Simulation<'_>, data: &Path) -> Result<WriteSummary, SimError> {
+    let mut summary = WriteSummary::default();
+    for day in 0..sim.days() {
+        let units = sim.generate_day(day);
+        let day_summary = write_units(sim.scenario, &units, data, &format!("sim-{day:05}"))?;
+        for (table, rows) in day_summary.rows {
+            *summary.rows.entry(table).or_default() += rows;
+        }
+        summary.files += day_summary.files;
+    }
+    Ok(summary)
+}
+
+/// Writes `units` to the stored-table layout: one file `part-<stem>.parquet` per table, cable and
+/// UTC date.
+pub fn write_units(
+    scenario: &Scenario,
+    units: &[Unit],
+    data: &Path,
+    stem: &str,
+) -> Result<WriteSummary, SimError> {
     // Group by (table, cable, day); units of direction A to B come first, keeping files sorted.
     let mut parts: BTreeMap<(&'static str, usize, i32), Vec<_>> = BTreeMap::new();
     let mut ordered: Vec<&Unit> = units.iter().collect();
@@ -268,15 +435,7 @@ pub fn write_tables(scenario: &Scenario, units: &[Unit], data: &Path) -> Result<
                 reason: format!("no table {table}"),
             })?;
             let cable: &CableId = &scenario.topology.cables[ci].id;
-            store::write_part(
-                data,
-                table,
-                cable,
-                day,
-                "sim",
-                &batches,
-                ParquetOptions::default(),
-            )?;
+            store::write_part(data, table, cable, day, stem, &batches, ParquetOptions::default())?;
             Ok((table.name, batches.iter().map(|b| b.num_rows()).sum()))
         })
         .collect();

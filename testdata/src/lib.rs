@@ -1,11 +1,16 @@
 //! cablewatch-testdata: the landing-station simulator and the project's fixtures.
 //!
-//! A [`scenario::Scenario`] names a plant (topology file), a time range and cadences. [`generate`]
-//! turns it into telemetry with the physics of [`plant`] and [`optics`] (consistent Q, BER and OSNR,
-//! dispersion from length, latency from length), deterministically by seed, and either writes it in
+//! A [`scenario::Scenario`] names a plant (topology file), a time range, cadences and the events to
+//! inject. [`events`] places the events (taps, insertions, reroutes, repairs, earthquakes, vessels,
+//! maintenance, faults, ageing, data gaps) by seed and records the ground truth and the operator's
+//! context records; [`effects`] turns them into what each fiber sees; [`generate`] produces telemetry
+//! day by day with the physics of [`plant`] and [`optics`] (consistent Q, BER and OSNR, dispersion and
+//! latency from length, span-loss steps through the accumulated-noise model), and either writes it in
 //! the stored-table layout or cuts it into station batches that [`stream`] plays to a collector over
 //! gRPC.
 
+pub mod effects;
+pub mod events;
 pub mod generate;
 pub mod optics;
 pub mod plant;

@@ -4,14 +4,17 @@ use std::io::IsTerminal as _;
 use std::{path::PathBuf, time::Instant};
 
 use anyhow::Context as _;
+use cablewatch_proto::context::Context;
 use cablewatch_testdata::{
-    generate::{generate, station_streams, write_tables},
+    events::truth,
+    generate::{Simulation, station_streams, write_tables},
     scenario::{Scenario, named_scenarios},
-    stream::{StreamOptions, stream_all},
+    stream::{Pace, StreamOptions, stream_all},
 };
 use clap::{Parser, Subcommand};
 
-/// Simulates submarine-cable landing stations: optical PM, line monitoring and latency probes.
+/// Simulates submarine-cable landing stations: optical PM, line monitoring and latency probes, with
+/// injected benign and malicious events and their ground truth.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
@@ -19,37 +22,97 @@ struct Args {
     command: Command,
 }
 
+/// Scenario selection shared by the subcommands.
+#[derive(Debug, clap::Args)]
+struct ScenarioArgs {
+    /// Named scenario (see `list`) or scenario file.
+    #[arg(long, default_value = "small")]
+    scenario: String,
+    /// Random seed; the same seed gives the same rows and events.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Override the scenario's length, days.
+    #[arg(long)]
+    days: Option<f64>,
+    /// Override the optical PM interval: seconds, or with a unit (`60s`, `1m`, `15m`).
+    #[arg(long, value_parser = parse_cadence)]
+    cadence: Option<u32>,
+}
+
+impl ScenarioArgs {
+    fn load(&self) -> anyhow::Result<Scenario> {
+        let mut s = Scenario::load(&self.scenario)?;
+        if let Some(days) = self.days {
+            anyhow::ensure!(days > 0.0 && days <= 3660.0, "--days {days} is not in (0, 3660]");
+            s.days = days;
+        }
+        if let Some(c) = self.cadence {
+            s.cadence.optical_s = c;
+        }
+        Ok(s)
+    }
+}
+
+fn parse_cadence(text: &str) -> Result<u32, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u32 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a cadence like 60, 60s, 1m or 15m"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{text:?}: unit must be s, m or h")),
+    };
+    if secs == 0 {
+        return Err("cadence must be at least 1 s".into());
+    }
+    Ok(secs)
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Writes a scenario's telemetry in the stored-table layout.
+    /// Writes a scenario in the stored-table layout (`OUT/data`), with `OUT/truth.json` (every
+    /// injected event), `OUT/context/*.jsonl` (what the operator logged) and `OUT/topology.toml`.
     Generate {
-        /// Named scenario or scenario file.
-        #[arg(long, default_value = "small")]
-        scenario: String,
-        /// Random seed; the same seed gives the same rows.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Output data directory.
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        /// Output directory.
         #[arg(long)]
         out: PathBuf,
     },
-    /// Streams a scenario to a collector, one client per landing station.
+    /// Streams a scenario to a collector, one client per landing station, day by day.
     Stream {
         /// Collector URL.
         #[arg(long, env = "CABLEWATCH_COLLECTOR", default_value = "http://127.0.0.1:50051")]
         collector: String,
-        /// Named scenario or scenario file.
-        #[arg(long, default_value = "small")]
-        scenario: String,
-        /// Random seed; the same seed gives the same rows.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        #[command(flatten)]
+        scenario: ScenarioArgs,
         /// Rows per batch.
         #[arg(long, default_value_t = 1000)]
         batch_rows: usize,
+        /// `fast` (as fast as acks allow), `realtime`, or a speed-up like `3600x`.
+        #[arg(long, default_value = "fast", value_parser = parse_pace)]
+        speed: Option<f64>,
     },
     /// Lists the named scenarios.
     List,
+}
+
+fn parse_pace(text: &str) -> Result<Option<f64>, String> {
+    match text {
+        "fast" => Ok(None),
+        "realtime" => Ok(Some(1.0)),
+        x => x
+            .strip_suffix('x')
+            .and_then(|n| n.parse::<f64>().ok())
+            .filter(|n| *n > 0.0 && n.is_finite())
+            .map(Some)
+            .ok_or_else(|| format!("{text:?} is not fast, realtime or a speed-up like 60x")),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -64,20 +127,32 @@ fn main() -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     use std::io::Write as _;
     match Args::parse().command {
-        Command::Generate {
-            scenario,
-            seed,
-            out: dir,
-        } => {
-            let scenario = Scenario::load(&scenario)?;
+        Command::Generate { scenario, out: dir } => {
+            let seed = scenario.seed;
+            let scenario = scenario.load()?;
             let started = Instant::now();
-            let units = generate(&scenario, seed);
-            let summary = write_tables(&scenario, &units, &dir)?;
+            let sim = Simulation::new(&scenario, seed)?;
+            let summary = write_tables(&sim, &dir.join("data"))?;
             let secs = started.elapsed().as_secs_f64();
+            let truth = truth(&scenario.name, seed, scenario.window(), &sim.events);
+            std::fs::write(dir.join("truth.json"), serde_json::to_string_pretty(&truth)?)
+                .with_context(|| format!("writing {}", dir.join("truth.json").display()))?;
+            let context_dir = dir.join("context");
+            std::fs::create_dir_all(&context_dir)?;
+            let records = cablewatch_testdata::events::context_records(&scenario.topology, &sim.events);
+            Context::write_jsonl(&context_dir.join("operator.jsonl"), &records)?;
+            std::fs::write(dir.join("topology.toml"), toml::to_string(&scenario.topology)?)?;
             let rows: usize = summary.rows.values().sum();
             for (table, n) in &summary.rows {
                 writeln!(out, "{table:>16}: {n} rows")?;
             }
+            let malicious = sim.events.iter().filter(|e| e.malicious).count();
+            writeln!(
+                out,
+                "{} events ({malicious} malicious, {} logged as context records)",
+                sim.events.len(),
+                records.len()
+            )?;
             writeln!(
                 out,
                 "wrote {rows} rows in {} files to {} in {secs:.2} s ({:.0} rows/s)",
@@ -89,33 +164,45 @@ fn main() -> anyhow::Result<()> {
         Command::Stream {
             collector,
             scenario,
-            seed,
             batch_rows,
+            speed,
         } => {
-            let scenario = Scenario::load(&scenario)?;
-            let streams = station_streams(&generate(&scenario, seed), batch_rows);
+            let seed = scenario.seed;
+            let scenario = scenario.load()?;
+            let sim = Simulation::new(&scenario, seed)?;
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let started = Instant::now();
-            let reports = runtime.block_on(stream_all(&collector, streams, StreamOptions::default()))?;
-            let secs = started.elapsed().as_secs_f64();
-            let mut rows = 0;
-            for r in &reports {
-                rows += r.accepted_rows;
-                writeln!(
-                    out,
-                    "{:>16}: {} batches acknowledged ({} already stored before), {} rows accepted, {} rejected",
-                    r.station, r.batches, r.duplicates, r.accepted_rows, r.rejected_rows
-                )?;
+            let (mut rows, mut rejected, mut batches, mut duplicates) = (0, 0, 0, 0);
+            let pace = speed.map(|speed| Pace {
+                scenario_start_ns: scenario.start_ns,
+                wall_start: Instant::now(),
+                speed,
+            });
+            for day in 0..sim.days() {
+                let streams = station_streams(&sim.generate_day(day), batch_rows);
+                let options = StreamOptions {
+                    epoch: day as u64 + 1,
+                    pace,
+                    ..StreamOptions::default()
+                };
+                for r in runtime.block_on(stream_all(&collector, streams, options))? {
+                    rows += r.accepted_rows;
+                    rejected += r.rejected_rows;
+                    batches += r.batches;
+                    duplicates += r.duplicates;
+                }
             }
+            let secs = started.elapsed().as_secs_f64();
             writeln!(
                 out,
-                "streamed {rows} rows in {secs:.2} s ({:.0} rows/s acknowledged)",
+                "streamed {batches} batches ({duplicates} already stored before): {rows} rows accepted, {rejected} rejected, in {secs:.2} s ({:.0} rows/s acknowledged)",
                 rows as f64 / secs
             )?;
         }
         Command::List => {
             for name in named_scenarios() {
-                writeln!(out, "{name}")?;
+                let s = Scenario::load(name)?;
+                writeln!(out, "{name:>10}: {}", s.description)?;
             }
         }
     }

@@ -84,6 +84,12 @@ pub struct ChannelBaseline {
     pub sop_krad_s: f64,
 }
 
+/// Q (dB) of an ideal transceiver running `modulation` at `osnr_db`.
+pub fn ideal_q_db(modulation: Modulation, osnr_db: f64) -> f64 {
+    let snr = optics::from_db(optics::snr_db(osnr_db, SYMBOL_RATE_GBD, TRX_SNR_DB));
+    optics::q_db_from_ber(modulation.ber(snr))
+}
+
 /// Builds the baseline of fiber pair `fp` in direction `dir` (0 = A to B, 1 = B to A).
 pub fn fiber_baseline(seed: u64, cable_index: u64, cable: &Cable, dir: u64, fp: u32) -> FiberBaseline {
     let mut rng = rng_for(seed, &[1, cable_index, dir, u64::from(fp)]);
@@ -101,10 +107,7 @@ pub fn fiber_baseline(seed: u64, cable_index: u64, cable: &Cable, dir: u64, fp: 
         0.3 + rng.random::<f64>() * 0.4,
         rng.random::<f64>() * std::f64::consts::TAU,
     );
-    let ideal = |m: Modulation, osnr: f64| {
-        let snr = optics::from_db(optics::snr_db(osnr, SYMBOL_RATE_GBD, TRX_SNR_DB));
-        optics::q_db_from_ber(m.ber(snr))
-    };
+    let ideal = ideal_q_db;
     let flat_osnr = optics::osnr_db(span_loss_db.iter().copied(), LAUNCH_DBM, NOISE_FIGURE_DB);
     // The operator runs 16QAM where it keeps 2 dB of Q above the FEC threshold (about 5.2 dB).
     let modulation = if ideal(Modulation::Qam16, flat_osnr - 1.0) > 7.2 {

@@ -8,7 +8,10 @@ use cablewatch_proto::{time, topology::Topology};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::SimError;
+use crate::{
+    SimError,
+    events::{EventsConfig, Window},
+};
 
 /// Files shipped inside the binary: named scenarios and the example topology they use.
 const EMBEDDED: &[(&str, &str)] = &[
@@ -47,6 +50,8 @@ struct ScenarioFile {
     start: DateTime<Utc>,
     days: f64,
     cadence: Cadence,
+    #[serde(default)]
+    events: EventsConfig,
 }
 
 /// A scenario, with its topology loaded.
@@ -64,6 +69,8 @@ pub struct Scenario {
     pub days: f64,
     /// Sampling cadences.
     pub cadence: Cadence,
+    /// Events to inject.
+    pub events: EventsConfig,
 }
 
 impl Scenario {
@@ -131,7 +138,16 @@ impl Scenario {
             start_ns,
             days: file.days,
             cadence: file.cadence,
+            events: file.events,
         })
+    }
+
+    /// The scenario's time window.
+    pub fn window(&self) -> Window {
+        Window {
+            start_ns: self.start_ns,
+            end_ns: self.end_ns(),
+        }
     }
 
     /// End of the scenario (exclusive), ns.

@@ -2,7 +2,10 @@
 //! all concurrently, each with a window of unacknowledged batches; a batch answered
 //! `RETRY_LATER` is sent again after the delay the collector asked for.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 use cablewatch_proto::wire::{AckStatus, Batch, Payload, v1::telemetry_ingest_client::TelemetryIngestClient};
 use tokio::sync::mpsc;
@@ -28,6 +31,24 @@ pub struct StreamReport {
     pub retries: u64,
 }
 
+/// Playback speed: a batch is sent when the scenario clock reaches its first row.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Scenario time that corresponds to `wall_start`, ns.
+    pub scenario_start_ns: i64,
+    /// Wall-clock instant of `scenario_start_ns`.
+    pub wall_start: Instant,
+    /// Scenario seconds per wall-clock second (1 = real time).
+    pub speed: f64,
+}
+
+impl Pace {
+    fn due(&self, t_ns: i64) -> Instant {
+        let secs = (t_ns - self.scenario_start_ns).max(0) as f64 / 1e9 / self.speed;
+        self.wall_start + Duration::from_secs_f64(secs)
+    }
+}
+
 /// Stream settings.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamOptions {
@@ -35,11 +56,17 @@ pub struct StreamOptions {
     pub epoch: u64,
     /// Most batches in flight per station before waiting for acknowledgements.
     pub window: usize,
+    /// Playback pace; `None` sends as fast as acknowledgements allow.
+    pub pace: Option<Pace>,
 }
 
 impl Default for StreamOptions {
     fn default() -> Self {
-        Self { epoch: 1, window: 16 }
+        Self {
+            epoch: 1,
+            window: 16,
+            pace: None,
+        }
     }
 }
 
@@ -89,6 +116,15 @@ pub async fn stream_station(
         .map_err(|e| err(format!("opening stream: {e}")))?
         .into_inner();
 
+    let pace = options.pace;
+    let wait_until_due = |payload: &Payload| {
+        let due = pace.zip(payload.first_time_ns()).map(|(p, t)| p.due(t));
+        async move {
+            if let Some(due) = due {
+                tokio::time::sleep_until(due.into()).await;
+            }
+        }
+    };
     let batch = |sequence: u64, payload: Payload| Batch {
         station_id: station.clone(),
         stream_epoch: options.epoch,
@@ -104,6 +140,7 @@ pub async fn stream_station(
     };
     // Fill the window, then send one more for every acknowledgement.
     for (seq, payload) in pending.by_ref().take(window) {
+        wait_until_due(&payload).await;
         let b = batch(seq as u64, payload);
         in_flight.insert(b.sequence, b.clone());
         tx.send(b)
@@ -143,6 +180,7 @@ pub async fn stream_station(
             debug!(station = %station, sequence = ack.sequence, "Collector rejected rows: {}", ack.message);
         }
         if let Some((seq, payload)) = pending.next() {
+            wait_until_due(&payload).await;
             let b = batch(seq as u64, payload);
             in_flight.insert(b.sequence, b.clone());
             tx.send(b)

@@ -16,14 +16,14 @@ use cablewatch_proto::{
     time::parse_time,
 };
 use cablewatch_testdata::{
-    generate::{generate, write_tables},
+    generate::{Simulation, generate, write_tables},
     scenario::Scenario,
 };
 
 fn tiny_data() -> (tempfile::TempDir, Scenario) {
     let s = Scenario::load("tiny").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    write_tables(&s, &generate(&s, 5), dir.path()).unwrap();
+    write_tables(&Simulation::new(&s, 5).unwrap(), dir.path()).unwrap();
     (dir, s)
 }
 
@@ -42,7 +42,7 @@ async fn collector_written_files_pass_the_contract_check_and_count_every_acked_r
     assert_eq!(rejected, 0);
     let stored: u64 = tables::ALL.iter().map(|t| report.summary.rows(t.name)).sum();
     assert_eq!(stored, acked, "every acknowledged row is read back once");
-    let units = generate(&Scenario::load("tiny").unwrap(), 9);
+    let units = generate(&Scenario::load("tiny").unwrap(), 9).unwrap();
     let generated: usize = units.iter().map(|u| u.payload.row_count().unwrap()).sum();
     assert_eq!(acked as usize, generated);
     assert!(out.path().join("topology.toml").is_file());
@@ -52,7 +52,7 @@ async fn collector_written_files_pass_the_contract_check_and_count_every_acked_r
 fn summary_counts_rows_and_finds_physical_baselines() {
     let (dir, s) = tiny_data();
     let summary = summarize(dir.path(), &Filter::default()).unwrap();
-    let units = generate(&s, 5);
+    let units = generate(&s, 5).unwrap();
     for t in tables::ALL {
         let n: usize = units
             .iter()

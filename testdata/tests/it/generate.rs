@@ -6,7 +6,7 @@ use cablewatch_proto::{
     wire::{Direction, Payload},
 };
 use cablewatch_testdata::{
-    generate::{Kind, Unit, generate, station_streams, write_tables},
+    generate::{Kind, Simulation, Unit, generate, station_streams, write_tables},
     optics::q_db_from_ber,
     plant::EQUIPMENT_DELAY_US,
     scenario::Scenario,
@@ -27,14 +27,14 @@ fn unit(units: &[Unit], kind: Kind, direction: u8) -> &Unit {
 #[test]
 fn same_seed_same_rows_other_seed_other_rows() {
     let s = tiny();
-    let a = generate(&s, 42);
-    assert_eq!(a, generate(&s, 42));
-    assert_ne!(a, generate(&s, 43));
+    let a = generate(&s, 42).unwrap();
+    assert_eq!(a, generate(&s, 42).unwrap());
+    assert_ne!(a, generate(&s, 43).unwrap());
 }
 
 #[test]
 fn q_and_ber_agree_on_every_row() {
-    let units = generate(&tiny(), 1);
+    let units = generate(&tiny(), 1).unwrap();
     let Payload::Optical(p) = &unit(&units, Kind::Optical, 0).payload else {
         panic!()
     };
@@ -60,7 +60,7 @@ fn q_and_ber_agree_on_every_row() {
 fn latency_and_dispersion_follow_cable_length() {
     let s = tiny();
     let cable = &s.topology.cables[0];
-    let units = generate(&s, 1);
+    let units = generate(&s, 1).unwrap();
     let Payload::Latency(p) = &unit(&units, Kind::Latency, 1).payload else {
         panic!()
     };
@@ -88,9 +88,9 @@ fn latency_and_dispersion_follow_cable_length() {
 #[test]
 fn written_tables_read_back_with_polars_using_the_shared_definitions() {
     let s = tiny();
-    let units = generate(&s, 3);
+    let units = generate(&s, 3).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let summary = write_tables(&s, &units, dir.path()).unwrap();
+    let summary = write_tables(&Simulation::new(&s, 3).unwrap(), dir.path()).unwrap();
     for table in tables::ALL {
         let generated: usize = units
             .iter()
@@ -125,7 +125,7 @@ fn read(data: &std::path::Path, table: &Table) -> DataFrame {
 
 #[test]
 fn station_streams_carry_every_row_once_from_the_right_station() {
-    let units = generate(&tiny(), 1);
+    let units = generate(&tiny(), 1).unwrap();
     let total: usize = units.iter().map(|u| u.payload.row_count().unwrap()).sum();
     let streams = station_streams(&units, 100);
     let mut seen = 0;
