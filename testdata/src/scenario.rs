@@ -17,6 +17,9 @@ use crate::{
 const EMBEDDED: &[(&str, &str)] = &[
     ("topology.toml", include_str!("../topology.toml")),
     ("topology-tiny.toml", include_str!("../topology-tiny.toml")),
+    ("scenarios/benign.toml", include_str!("../scenarios/benign.toml")),
+    ("scenarios/large.toml", include_str!("../scenarios/large.toml")),
+    ("scenarios/month.toml", include_str!("../scenarios/month.toml")),
     ("scenarios/small.toml", include_str!("../scenarios/small.toml")),
     ("scenarios/tiny.toml", include_str!("../scenarios/tiny.toml")),
 ];

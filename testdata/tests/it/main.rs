@@ -2,4 +2,5 @@
 //! back with polars, and the station streams.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod events;
 mod generate;
