@@ -96,6 +96,12 @@ pub struct Event {
     pub malicious: bool,
     /// Present in the operator's context records.
     pub logged: bool,
+    /// Start, RFC 3339 (for people; `start_ns` is the value).
+    #[serde(default)]
+    pub start: String,
+    /// End, RFC 3339.
+    #[serde(default)]
+    pub end: String,
     /// Start, ns since the epoch.
     pub start_ns: i64,
     /// End of the disturbance (the step itself persists after it for taps, repairs, insertions), ns.
@@ -250,9 +256,15 @@ pub fn plan(
         let start = f.start.timestamp_nanos_opt().unwrap_or(window.start_ns);
         events.push(draw(&mut rng, topology, cable, f.kind, start, Some(f))?);
     }
-    events.sort_by(|a, b| (a.start_ns, a.kind).cmp(&(b.start_ns, b.kind)));
+    events.sort_by_key(|e| (e.start_ns, e.kind));
     for (i, e) in events.iter_mut().enumerate() {
         e.id = format!("E{:04}", i + 1);
+        if e.kind == EventKind::AmplifierAgeing {
+            // Ageing goes on past the scenario; the truth says it lasted to the end.
+            e.end_ns = e.end_ns.min(window.end_ns);
+        }
+        e.start = format_ns(e.start_ns);
+        e.end = format_ns(e.end_ns);
     }
     Ok(events)
 }
@@ -315,6 +327,8 @@ fn draw(
     let logged = fixed.and_then(|f| f.logged).unwrap_or(logged_default) && !kind.malicious();
     let mut e = Event {
         id: String::new(),
+        start: String::new(),
+        end: String::new(),
         kind,
         malicious: kind.malicious(),
         logged,

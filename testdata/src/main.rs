@@ -96,21 +96,25 @@ enum Command {
         batch_rows: usize,
         /// `fast` (as fast as acks allow), `realtime`, or a speed-up like `3600x`.
         #[arg(long, default_value = "fast", value_parser = parse_pace)]
-        speed: Option<f64>,
+        speed: Speed,
     },
     /// Lists the named scenarios.
     List,
 }
 
-fn parse_pace(text: &str) -> Result<Option<f64>, String> {
+/// Playback speed of `stream`: scenario seconds per wall-clock second, or as fast as acks allow.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Speed(Option<f64>);
+
+fn parse_pace(text: &str) -> Result<Speed, String> {
     match text {
-        "fast" => Ok(None),
-        "realtime" => Ok(Some(1.0)),
+        "fast" => Ok(Speed(None)),
+        "realtime" => Ok(Speed(Some(1.0))),
         x => x
             .strip_suffix('x')
             .and_then(|n| n.parse::<f64>().ok())
             .filter(|n| *n > 0.0 && n.is_finite())
-            .map(Some)
+            .map(|n| Speed(Some(n)))
             .ok_or_else(|| format!("{text:?} is not fast, realtime or a speed-up like 60x")),
     }
 }
@@ -173,7 +177,7 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let started = Instant::now();
             let (mut rows, mut rejected, mut batches, mut duplicates) = (0, 0, 0, 0);
-            let pace = speed.map(|speed| Pace {
+            let pace = speed.0.map(|speed| Pace {
                 scenario_start_ns: scenario.start_ns,
                 wall_start: Instant::now(),
                 speed,
@@ -207,4 +211,26 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn arguments_are_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn speeds_and_cadences_parse() {
+        assert_eq!(parse_pace("fast"), Ok(Speed(None)));
+        assert_eq!(parse_pace("3600x"), Ok(Speed(Some(3600.0))));
+        assert!(parse_pace("warp").is_err());
+        assert_eq!(parse_cadence("15m"), Ok(900));
+        assert_eq!(parse_cadence("60"), Ok(60));
+        assert!(parse_cadence("0s").is_err());
+    }
 }
