@@ -139,7 +139,7 @@ impl FiberEffects {
                         .push((e.channel.unwrap_or(1), e.start_ns, e.end_ns, e.magnitude));
                 }
                 EventKind::AmplifierAgeing => fx.ageing.push((span, e.start_ns, e.magnitude)),
-                EventKind::DataGap => {}
+                EventKind::DataGap | EventKind::ClockSkew => {}
             }
         }
         fx.loss_steps.sort_by_key(|s| s.from_ns);

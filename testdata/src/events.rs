@@ -54,6 +54,9 @@ pub enum EventKind {
     AmplifierAgeing,
     /// A station's reporting stops for hours: missing rows. Not logged.
     DataGap,
+    /// A station's clock runs off (lost PTP/NTP) for hours: its timestamps shift, and one-way delays
+    /// it measures or sends are biased by the skew, oppositely in the two directions. Not logged.
+    ClockSkew,
 }
 
 impl EventKind {
@@ -69,7 +72,7 @@ impl EventKind {
     }
 
     /// Every kind, in a fixed order.
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::ClipOnTap,
         EventKind::SpliceTap,
         EventKind::ActiveInsertion,
@@ -82,6 +85,7 @@ impl EventKind {
         EventKind::TransponderFault,
         EventKind::AmplifierAgeing,
         EventKind::DataGap,
+        EventKind::ClockSkew,
     ];
 }
 
@@ -122,7 +126,7 @@ pub struct Event {
     pub station: Option<StationId>,
     /// Size of the effect, in `unit`.
     pub magnitude: f64,
-    /// Unit of `magnitude`: `dB`, `us`, `krad/s`, `dB/day`, `h`.
+    /// Unit of `magnitude`: `dB`, `us`, `krad/s`, `dB/day`, `h`, `Mw`.
     pub unit: String,
     /// Loss growth with wavelength for bend taps, dB of extra loss per nm above 1550 nm, as a fraction
     /// of the magnitude (0 for a flat splitter).
@@ -450,6 +454,26 @@ fn draw(
             e.unit = "dB/day".into();
             e.km = spans.get(span as usize - 1).map(|s| s.end_km);
             e.end_ns = i64::MAX / 2;
+        }
+        EventKind::ClockSkew => {
+            let station = if rng.random::<bool>() {
+                &cable.a_station
+            } else {
+                &cable.b_station
+            };
+            e.station = Some(station.clone());
+            e.cables = topology
+                .cables_at(station.as_str())
+                .map(|c| c.id.clone())
+                .collect();
+            e.fiber_pair = None;
+            e.direction = None;
+            e.span = None;
+            e.km = None;
+            let sign = if rng.random::<bool>() { 1.0 } else { -1.0 };
+            e.magnitude = magnitude.unwrap_or_else(|| sign * log_uniform(rng, 10.0, 2000.0));
+            e.unit = "us".into();
+            e.end_ns = start + rng.random_range(1..=24) * HOUR;
         }
         EventKind::DataGap => {
             let station = if rng.random::<bool>() {

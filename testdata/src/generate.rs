@@ -162,6 +162,17 @@ struct UnitContext<'a> {
     fibers: Vec<plant::FiberBaseline>,
     effects: Vec<FiberEffects>,
     gaps: Vec<(i64, i64)>,
+    /// Clock skews of the reporting station and of the far end: from, to, us.
+    own_skew: Vec<(i64, i64, f64)>,
+    far_skew: Vec<(i64, i64, f64)>,
+}
+
+fn skew_us(skews: &[(i64, i64, f64)], t: i64) -> f64 {
+    skews
+        .iter()
+        .filter(|&&(a, b, _)| a <= t && t < b)
+        .map(|s| s.2)
+        .sum()
 }
 
 impl<'a> UnitContext<'a> {
@@ -188,6 +199,19 @@ impl<'a> UnitContext<'a> {
             .filter(|e| e.kind == EventKind::DataGap && e.station.as_ref() == Some(station))
             .map(|e| (e.start_ns, e.end_ns))
             .collect();
+        let far = if *station == cable.a_station {
+            &cable.b_station
+        } else {
+            &cable.a_station
+        };
+        let skews = |st: &StationId| -> Vec<(i64, i64, f64)> {
+            sim.events
+                .iter()
+                .filter(|e| e.kind == EventKind::ClockSkew && e.station.as_ref() == Some(st))
+                .map(|e| (e.start_ns, e.end_ns, e.magnitude))
+                .collect()
+        };
+        let (own_skew, far_skew) = (skews(station), skews(far));
         Self {
             scenario,
             seed: sim.seed,
@@ -200,7 +224,14 @@ impl<'a> UnitContext<'a> {
             fibers,
             effects,
             gaps,
+            own_skew,
+            far_skew,
         }
+    }
+
+    /// The time the reporting station stamps on a measurement made at true time `t`.
+    fn stamp(&self, t: i64) -> i64 {
+        t + (skew_us(&self.own_skew, t) * 1000.0) as i64
     }
 
     fn rng(&self, what: u64) -> rand::rngs::StdRng {
@@ -257,9 +288,10 @@ fn optical(ctx: &UnitContext<'_>) -> OpticalChannelSamples {
             let state = &states[fx.active_steps(t)];
             let burst = fx.burst(t, interval);
             let power_step = fx.power_step(t);
+            let stamp = ctx.stamp(t);
             for (ch, b) in (1..).zip(&fiber.channels) {
                 let i = ch as usize - 1;
-                p.time_unix_ns.push(t);
+                p.time_unix_ns.push(stamp);
                 p.fiber_pair.push(fp);
                 p.direction.push(wire_direction(ctx.dir));
                 p.channel.push(ch);
@@ -331,7 +363,7 @@ fn line_monitoring(ctx: &UnitContext<'_>) -> LineMonitoringSamples {
                 continue;
             }
             for (rep, gain) in (1..).zip(&fiber.loopback_gain_db) {
-                p.time_unix_ns.push(t);
+                p.time_unix_ns.push(ctx.stamp(t));
                 p.sweep_id.push(sweep);
                 p.fiber_pair.push(fp);
                 p.direction.push(wire_direction(ctx.dir));
@@ -364,12 +396,14 @@ fn latency(ctx: &UnitContext<'_>) -> LatencySamples {
                 continue;
             }
             let (extra, path) = fx.delay(t);
-            let mut delay = base + fiber.delay_offset_us + extra + 0.05 * d + gauss(&mut rng, 0.15);
+            // One-way delay is the far end's receive stamp minus our send stamp: clock skews bias it.
+            let skew = skew_us(&ctx.far_skew, t) - skew_us(&ctx.own_skew, t);
+            let mut delay = base + fiber.delay_offset_us + extra + skew + 0.05 * d + gauss(&mut rng, 0.15);
             if rng.random::<f64>() < 0.002 {
                 // Rare outliers: a probe queued behind other traffic in the terminal equipment.
                 delay += rng.random_range(20.0..300.0);
             }
-            p.time_unix_ns.push(t);
+            p.time_unix_ns.push(ctx.stamp(t));
             p.fiber_pair.push(fp);
             p.direction.push(wire_direction(ctx.dir));
             p.src_station.push(src.to_string());

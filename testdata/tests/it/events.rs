@@ -310,7 +310,7 @@ fn random_events_are_placed_by_seed_and_inside_the_plant() {
     let a = Simulation::new(&s, 8).unwrap().events;
     assert_eq!(a, Simulation::new(&s, 8).unwrap().events);
     assert_ne!(a, Simulation::new(&s, 9).unwrap().events);
-    assert_eq!(a.len(), 24);
+    assert_eq!(a.len(), 2 * EventKind::ALL.len());
     let (start, end) = (ns("2026-10-01T00:00:00Z"), ns("2026-10-01T06:00:00Z"));
     for e in &a {
         assert!(
@@ -328,4 +328,55 @@ fn random_events_are_placed_by_seed_and_inside_the_plant() {
             assert!(depth < 1000.0, "{}: vessel contact at {depth} m depth", e.id);
         }
     }
+}
+
+#[test]
+fn clock_skew_biases_one_way_delay_oppositely_and_shifts_the_station_stamps() {
+    let mut skew = fixed(EventKind::ClockSkew, TWO_AM);
+    skew.magnitude = Some(40.0);
+    let s = tiny_with(vec![skew]);
+    let sim = Simulation::new(&s, 6).unwrap();
+    let e = &sim.events[0];
+    let station = e.station.as_ref().unwrap().to_string();
+    let units = sim.generate_all();
+    // The skewed station receives one direction (+skew) and sends the other (-skew).
+    let median_step = |dir: u8| {
+        let Payload::Latency(l) = unit(&units, 0, Kind::Latency, dir) else {
+            panic!()
+        };
+        let pick = |skewed: bool| {
+            let mut v: Vec<f64> = (0..l.time_unix_ns.len())
+                .filter(|&i| {
+                    l.fiber_pair[i] == 1
+                        && (l.time_unix_ns[i] >= e.start_ns && l.time_unix_ns[i] < e.end_ns) == skewed
+                })
+                .map(|i| l.delay_us[i])
+                .collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        (pick(true) - pick(false), l.src_station[0] == station)
+    };
+    for dir in 0..2 {
+        let (step, sent_by_skewed) = median_step(dir);
+        let want = if sent_by_skewed { -40.0 } else { 40.0 };
+        assert!(
+            (step - want).abs() < 1.0,
+            "dir {dir}: one-way delay moved {step:.2} us, expected {want}"
+        );
+    }
+    // Rows stamped by the skewed station carry its clock: off the 5-minute grid by 40 us.
+    let reported = units
+        .iter()
+        .find(|u| u.kind == Kind::Optical && u.station.as_str() == station)
+        .unwrap();
+    let times = reported.payload.times_ns();
+    let off_grid = times.iter().filter(|&&t| t % 300_000_000_000 != 0).count();
+    assert!(
+        off_grid > 0
+            && times
+                .iter()
+                .all(|&t| t % 300_000_000_000 == 0 || t % 300_000_000_000 == 40_000),
+        "skewed stamps"
+    );
 }
