@@ -456,40 +456,14 @@ fn draw(
             e.end_ns = i64::MAX / 2;
         }
         EventKind::ClockSkew => {
-            let station = if rng.random::<bool>() {
-                &cable.a_station
-            } else {
-                &cable.b_station
-            };
-            e.station = Some(station.clone());
-            e.cables = topology
-                .cables_at(station.as_str())
-                .map(|c| c.id.clone())
-                .collect();
-            e.fiber_pair = None;
-            e.direction = None;
-            e.span = None;
-            e.km = None;
+            at_station(rng, topology, cable, &mut e);
             let sign = if rng.random::<bool>() { 1.0 } else { -1.0 };
             e.magnitude = magnitude.unwrap_or_else(|| sign * log_uniform(rng, 10.0, 2000.0));
             e.unit = "us".into();
             e.end_ns = start + rng.random_range(1..=24) * HOUR;
         }
         EventKind::DataGap => {
-            let station = if rng.random::<bool>() {
-                &cable.a_station
-            } else {
-                &cable.b_station
-            };
-            e.station = Some(station.clone());
-            e.cables = topology
-                .cables_at(station.as_str())
-                .map(|c| c.id.clone())
-                .collect();
-            e.fiber_pair = None;
-            e.direction = None;
-            e.span = None;
-            e.km = None;
+            at_station(rng, topology, cable, &mut e);
             let hours = magnitude.unwrap_or_else(|| uniform(rng, 1.0, 8.0));
             e.magnitude = hours;
             e.unit = "h".into();
@@ -497,6 +471,24 @@ fn draw(
         }
     }
     Ok(e)
+}
+
+/// Scopes `e` to one landing station of `cable`, drawn at random, and every cable that lands there.
+fn at_station(rng: &mut StdRng, topology: &Topology, cable: &Cable, e: &mut Event) {
+    let station = if rng.random::<bool>() {
+        &cable.a_station
+    } else {
+        &cable.b_station
+    };
+    e.station = Some(station.clone());
+    e.cables = topology
+        .cables_at(station.as_str())
+        .map(|c| c.id.clone())
+        .collect();
+    e.fiber_pair = None;
+    e.direction = None;
+    e.span = None;
+    e.km = None;
 }
 
 /// The ground truth document written as `truth.json`.

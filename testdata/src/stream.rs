@@ -139,13 +139,12 @@ pub async fn stream_station(
         ..Default::default()
     };
     // Fill the window, then send one more for every acknowledgement.
+    let closed = || err("stream closed by collector".into());
     for (seq, payload) in pending.by_ref().take(window) {
         wait_until_due(&payload).await;
-        let b = batch(seq as u64, payload);
-        in_flight.insert(b.sequence, b.clone());
-        tx.send(b)
+        send_tracked(&tx, &mut in_flight, batch(seq as u64, payload))
             .await
-            .map_err(|_| err("stream closed by collector".into()))?;
+            .map_err(|()| closed())?;
     }
     while report.batches < total as u64 {
         let ack = acks
@@ -166,9 +165,7 @@ pub async fn stream_station(
                 .ok_or_else(|| err(format!("retry asked for unknown sequence {}", ack.sequence)))?;
             tokio::time::sleep(Duration::from_millis(u64::from(ack.retry_after_ms.max(1)))).await;
             report.retries += 1;
-            tx.send(again)
-                .await
-                .map_err(|_| err("stream closed by collector".into()))?;
+            tx.send(again).await.map_err(|_| closed())?;
             continue;
         }
         in_flight.remove(&ack.sequence);
@@ -181,13 +178,21 @@ pub async fn stream_station(
         }
         if let Some((seq, payload)) = pending.next() {
             wait_until_due(&payload).await;
-            let b = batch(seq as u64, payload);
-            in_flight.insert(b.sequence, b.clone());
-            tx.send(b)
+            send_tracked(&tx, &mut in_flight, batch(seq as u64, payload))
                 .await
-                .map_err(|_| err("stream closed by collector".into()))?;
+                .map_err(|()| closed())?;
         }
     }
     info!(station = %station, batches = report.batches, rows = report.accepted_rows, "Station stream acknowledged.");
     Ok(report)
+}
+
+/// Sends `b` and remembers it until acknowledged, so a `RETRY_LATER` can resend it.
+async fn send_tracked(
+    tx: &mpsc::Sender<Batch>,
+    in_flight: &mut HashMap<u64, Batch>,
+    b: Batch,
+) -> Result<(), ()> {
+    in_flight.insert(b.sequence, b.clone());
+    tx.send(b).await.map_err(|_| ())
 }
