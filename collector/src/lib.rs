@@ -13,6 +13,7 @@ pub mod persist;
 pub mod server;
 pub mod service;
 pub mod validate;
+pub mod wal;
 
 pub use config::CollectorConfig;
 pub use error::{CollectorError, Result};
