@@ -1,6 +1,6 @@
 //! Collector configuration: where to listen, where to store, which plant to validate against.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use cablewatch_proto::store::ParquetOptions;
 
@@ -16,6 +16,10 @@ pub struct CollectorConfig {
     pub topology: Option<PathBuf>,
     /// Parquet writer settings.
     pub parquet: ParquetOptions,
+    /// Checkpoint when this many accepted rows are buffered; default 500,000.
+    pub flush_rows: usize,
+    /// Checkpoint at least this often while rows are buffered; default 10 s.
+    pub flush_interval: Duration,
 }
 
 impl CollectorConfig {
@@ -26,6 +30,8 @@ impl CollectorConfig {
             data_dir: data_dir.into(),
             topology: None,
             parquet: ParquetOptions::default(),
+            flush_rows: 500_000,
+            flush_interval: Duration::from_secs(10),
         }
     }
 }

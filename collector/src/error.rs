@@ -30,6 +30,17 @@ pub enum CollectorError {
         /// The cable.
         cable: String,
     },
+    /// The write-ahead log failed; the batch was not acknowledged.
+    #[error(transparent)]
+    Wal(#[from] crate::wal::WalError),
+    /// Recovery state could not be read or written.
+    #[error("recovery state {path}: {reason}")]
+    Recovery {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// Writing the rows failed; nothing of the batch was acknowledged.
     #[error("storing batch: {0}")]
     Store(#[from] StoreError),
@@ -69,9 +80,10 @@ pub fn to_status(err: &CollectorError) -> tonic::Status {
         CollectorError::Shape(_) | CollectorError::BadStation { .. } => Code::InvalidArgument,
         CollectorError::UnknownCable { .. } => Code::NotFound,
         CollectorError::StationNotOnCable { .. } => Code::PermissionDenied,
-        CollectorError::ShuttingDown => Code::Unavailable,
+        CollectorError::ShuttingDown | CollectorError::Wal(_) => Code::Unavailable,
         CollectorError::Store(_) | CollectorError::Task(_) => Code::Internal,
         CollectorError::Topology(_)
+        | CollectorError::Recovery { .. }
         | CollectorError::PlaintextNotLoopback { .. }
         | CollectorError::Serve { .. } => Code::FailedPrecondition,
     };

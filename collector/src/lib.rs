@@ -1,15 +1,19 @@
 //! The cablewatch collector: landing stations stream telemetry batches in over gRPC; each batch is
-//! validated row by row ([`validate`]), its valid rows become Arrow record batches and are written
-//! durably as Parquet in the stored-table layout ([`persist`]), and only then is it acknowledged
-//! ([`service`]). [`server`] wires the service to a listener and shuts it down gracefully.
+//! validated row by row ([`validate`]), its valid rows are written to the write-ahead log ([`wal`],
+//! group commit) and buffered, and only then is it acknowledged ([`service`]). Checkpoints turn the
+//! buffers into Parquet parts in the stored-table layout and trim the log ([`durable`]); retries are
+//! recognised by ([`dedup`]). [`server`] wires the service to a listener, runs checkpoints and shuts
+//! down gracefully.
 //!
 //! ```text
-//! station --Batch--> service --rows--> validate --valid rows--> persist (Parquet, fsync) --BatchAck--> station
+//! station --Batch--> service --> validate --valid rows--> WAL (fdatasync) --> buffer --BatchAck--> station
+//!                                                      checkpoint: buffer --> Parquet parts --> trim WAL
 //! ```
 
 pub mod config;
+pub mod dedup;
+pub mod durable;
 pub mod error;
-pub mod persist;
 pub mod server;
 pub mod service;
 pub mod validate;

@@ -19,6 +19,12 @@ struct Args {
     /// Topology file (TOML) to validate cables, fiber pairs, channels and repeaters against.
     #[arg(long, env = "CABLEWATCH_TOPOLOGY")]
     topology: Option<PathBuf>,
+    /// Write buffered rows to Parquet once this many are buffered.
+    #[arg(long, env = "CABLEWATCH_FLUSH_ROWS", default_value_t = 500_000)]
+    flush_rows: usize,
+    /// Write buffered rows to Parquet at least this often, seconds.
+    #[arg(long, env = "CABLEWATCH_FLUSH_INTERVAL_S", default_value_t = 10.0)]
+    flush_interval_s: f64,
 }
 
 #[tokio::main]
@@ -35,6 +41,12 @@ async fn main() -> anyhow::Result<()> {
     let mut config = CollectorConfig::loopback(args.data_dir);
     config.listen = args.listen;
     config.topology = args.topology;
+    config.flush_rows = args.flush_rows;
+    anyhow::ensure!(
+        args.flush_interval_s.is_finite() && args.flush_interval_s > 0.0,
+        "--flush-interval-s must be a positive number of seconds"
+    );
+    config.flush_interval = std::time::Duration::from_secs_f64(args.flush_interval_s);
     let running = cablewatch_collector::start(config).await?;
     shutdown_signal().await;
     tracing::info!("Shutting down: draining in-flight batches.");

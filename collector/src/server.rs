@@ -1,16 +1,26 @@
-//! Running a collector: load the topology, bind, serve, and shut down gracefully.
+//! Running a collector: load the topology, recover the store, bind, serve, checkpoint in the
+//! background, and shut down gracefully.
 //!
-//! Shutdown first stops admitting batches (late callers get `UNAVAILABLE`), then lets in-flight
-//! batches finish storing and be acknowledged, then closes the listener.
+//! Shutdown first stops admitting batches (late callers get `UNAVAILABLE`), lets in-flight batches
+//! finish storing and be acknowledged, closes the listener, and writes a last checkpoint so that
+//! everything acknowledged is in Parquet and the write-ahead log is empty.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use cablewatch_proto::topology::Topology;
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio::{
+    net::TcpListener,
+    sync::{Notify, oneshot, watch},
+    task::JoinHandle,
+};
 use tokio_stream::wrappers::TcpListenerStream;
-use tracing::info;
+use tracing::{error, info};
 
-use crate::{CollectorConfig, CollectorError, Result, service::Ingest};
+use crate::{
+    CollectorConfig, CollectorError, Result,
+    durable::{DurableConfig, DurableStore},
+    service::Ingest,
+};
 
 /// Largest batch message accepted, bytes: about 50,000 optical rows with every statistic.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -20,8 +30,11 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 pub struct RunningCollector {
     addr: SocketAddr,
     ingest: Arc<Ingest>,
+    store: Arc<DurableStore>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<()>>,
+    stop_checkpoints: watch::Sender<bool>,
+    checkpoints: JoinHandle<()>,
 }
 
 impl RunningCollector {
@@ -35,13 +48,23 @@ impl RunningCollector {
         format!("http://{}", self.addr)
     }
 
-    /// Stops admitting, drains in-flight batches, and stops serving.
+    /// The durable store, for inspection.
+    pub fn store(&self) -> &Arc<DurableStore> {
+        &self.store
+    }
+
+    /// Stops admitting, drains in-flight batches, stops serving, and checkpoints everything.
     pub async fn shutdown(mut self) -> Result<()> {
         self.ingest.stop_admitting();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.task.await.map_err(|e| CollectorError::Task(e.to_string()))?
+        let served = self.task.await.map_err(|e| CollectorError::Task(e.to_string()));
+        let _ = self.stop_checkpoints.send(true);
+        let _ = self.checkpoints.await;
+        let last = self.store.checkpoint().await?;
+        info!(rows = last.rows, files = last.files, "Final checkpoint written.");
+        served?
     }
 }
 
@@ -73,7 +96,23 @@ pub async fn start(config: CollectorConfig) -> Result<RunningCollector> {
         addr: config.listen,
         source,
     })?;
-    let ingest = Ingest::new(config.data_dir.clone(), topology, config.parquet);
+    let mut durable = DurableConfig::new(&config.data_dir);
+    durable.parquet = config.parquet;
+    let store = DurableStore::open(durable).await?;
+    let flush = Arc::new(Notify::new());
+    let ingest = Ingest::new(
+        Arc::clone(&store),
+        topology,
+        config.flush_rows,
+        Arc::clone(&flush),
+    );
+    let (stop_checkpoints, stopping) = watch::channel(false);
+    let checkpoints = tokio::spawn(run_checkpoints(
+        Arc::clone(&store),
+        flush,
+        config.flush_interval,
+        stopping,
+    ));
     let service = Arc::clone(&ingest)
         .into_server()
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
@@ -94,7 +133,42 @@ pub async fn start(config: CollectorConfig) -> Result<RunningCollector> {
     Ok(RunningCollector {
         addr,
         ingest,
+        store,
         stop: Some(stop),
         task,
+        stop_checkpoints,
+        checkpoints,
     })
+}
+
+/// Checkpoints when asked (enough rows buffered) or every `interval`, until told to stop.
+async fn run_checkpoints(
+    store: Arc<DurableStore>,
+    flush: Arc<Notify>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = flush.notified() => {},
+            _ = tokio::time::sleep(interval) => {},
+            _ = stop.changed() => return,
+        }
+        match store.buffered_rows() {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(e) => error!(error = %e, "Cannot read the buffer size."),
+        }
+        match store.checkpoint().await {
+            Ok(report) => info!(
+                rows = report.rows,
+                files = report.files,
+                cut = report.cut,
+                "Checkpoint written."
+            ),
+            Err(e) => {
+                error!(error = %e, "Checkpoint failed; the rows stay buffered and in the write-ahead log.")
+            }
+        }
+    }
 }

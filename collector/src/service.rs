@@ -16,22 +16,21 @@ use std::{
 
 use cablewatch_proto::{
     CableId, StationId,
-    store::ParquetOptions,
     topology::Topology,
     wire::{
         AckStatus, Batch, BatchAck,
         v1::telemetry_ingest_server::{TelemetryIngest, TelemetryIngestServer},
     },
 };
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info, warn};
 
 use crate::{
     CollectorError, Result,
+    durable::{Appended, DurableStore},
     error::to_status,
-    persist::{BatchKey, persist},
     validate::{self, Rules},
 };
 
@@ -41,28 +40,34 @@ const MIN_TIME_NS: i64 = 946_684_800 * 1_000_000_000;
 const MAX_FUTURE_SKEW: Duration = Duration::from_secs(300);
 /// Acknowledgements buffered per stream before the stream stops reading batches.
 const ACK_BUFFER: usize = 64;
+/// Wait asked of a station whose batch is being stored by another call right now.
+const IN_FLIGHT_RETRY_MS: u32 = 200;
 
 /// State shared by every call.
 #[derive(Debug)]
 pub struct Ingest {
-    data_dir: std::path::PathBuf,
+    store: Arc<DurableStore>,
     topology: Option<Topology>,
-    parquet: ParquetOptions,
     admitting: AtomicBool,
+    flush_rows: usize,
+    flush: Arc<Notify>,
 }
 
 impl Ingest {
-    /// A service storing under `data_dir`, validating against `topology` when given.
+    /// A service storing into `store`, validating against `topology` when given, and notifying
+    /// `flush` when `flush_rows` rows are buffered.
     pub fn new(
-        data_dir: std::path::PathBuf,
+        store: Arc<DurableStore>,
         topology: Option<Topology>,
-        parquet: ParquetOptions,
+        flush_rows: usize,
+        flush: Arc<Notify>,
     ) -> Arc<Self> {
         Arc::new(Self {
-            data_dir,
+            store,
             topology,
-            parquet,
             admitting: AtomicBool::new(true),
+            flush_rows,
+            flush,
         })
     }
 
@@ -102,15 +107,10 @@ impl Ingest {
                 });
             }
         }
-        let key = BatchKey {
-            station,
-            epoch: batch.stream_epoch,
-            sequence: batch.sequence,
-        };
-        let (station_id, epoch, sequence) = (key.station.clone(), batch.stream_epoch, batch.sequence);
+        let (epoch, sequence) = (batch.stream_epoch, batch.sequence);
+        let station_id = station;
         let this = Arc::clone(self);
-        let (verdict, persisted) = tokio::task::spawn_blocking(move || {
-            let payload = batch.payload()?;
+        let (verdict, batch) = tokio::task::spawn_blocking(move || {
             let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + MAX_FUTURE_SKEW;
             let rules = Rules {
                 topology: this.topology.as_ref(),
@@ -118,19 +118,33 @@ impl Ingest {
                 max_time_ns: i64::try_from(now.as_nanos()).unwrap_or(i64::MAX),
             };
             let cable_def = this.topology.as_ref().and_then(|t| t.cable(cable.as_str()));
-            let verdict = validate::validate(payload, cable_def, &rules, rows);
-            let persisted = persist(
-                &this.data_dir,
-                &key,
-                &cable,
-                payload,
-                &verdict.accepted,
-                this.parquet,
-            )?;
-            Ok::<_, CollectorError>((verdict, persisted))
+            let verdict = batch
+                .payload()
+                .map(|payload| validate::validate(payload, cable_def, &rules, rows))
+                .unwrap_or_default();
+            (verdict, batch)
         })
         .await
-        .map_err(|e| CollectorError::Task(e.to_string()))??;
+        .map_err(|e| CollectorError::Task(e.to_string()))?;
+        let appended = if verdict.accepted.is_empty() {
+            Appended::Stored
+        } else {
+            self.store.append(&batch, &verdict.accepted).await?
+        };
+        if appended == Appended::InFlight {
+            return Ok(BatchAck {
+                stream_epoch: epoch,
+                sequence,
+                status: AckStatus::RetryLater.into(),
+                message: "the same batch is being stored by another call; send it again".into(),
+                retry_after_ms: IN_FLIGHT_RETRY_MS,
+                ..BatchAck::default()
+            });
+        }
+        if appended == Appended::Stored && self.store.buffered_rows()? >= self.flush_rows {
+            self.flush.notify_one();
+        }
+        let duplicate = appended == Appended::Duplicate;
 
         let accepted = verdict.accepted.len();
         let status = match (accepted, verdict.rejected) {
@@ -148,7 +162,7 @@ impl Ingest {
                 verdict.message()
             );
         }
-        debug!(station = %station_id, sequence, accepted, duplicate = persisted.duplicate, "Stored batch.");
+        debug!(station = %station_id, sequence, accepted, duplicate, "Stored batch.");
         Ok(BatchAck {
             stream_epoch: epoch,
             sequence,
@@ -156,7 +170,7 @@ impl Ingest {
             accepted_rows: u32::try_from(accepted).unwrap_or(u32::MAX),
             rejected_rows: u32::try_from(verdict.rejected).unwrap_or(u32::MAX),
             message: verdict.message(),
-            duplicate: persisted.duplicate,
+            duplicate,
             retry_after_ms: 0,
             errors: verdict.errors,
         })

@@ -169,34 +169,43 @@ impl Payload {
     }
 }
 
-fn cut<T: Clone>(v: &[T], r: &Range<usize>) -> Vec<T> {
-    v.get(r.clone()).map(<[T]>::to_vec).unwrap_or_default()
+fn pick<T: Clone>(v: &[T], rows: &[usize]) -> Vec<T> {
+    if v.is_empty() {
+        return Vec::new();
+    }
+    rows.iter().filter_map(|&i| v.get(i).cloned()).collect()
 }
 
 impl IntervalStats {
-    fn slice(&self, r: &Range<usize>) -> Self {
+    fn select(&self, rows: &[usize]) -> Self {
         Self {
-            avg: cut(&self.avg, r),
-            min: cut(&self.min, r),
-            max: cut(&self.max, r),
+            avg: pick(&self.avg, rows),
+            min: pick(&self.min, rows),
+            max: pick(&self.max, rows),
         }
     }
 }
 
 impl Payload {
-    /// Rows `range` of the payload as a new payload of the same kind and cable. Columns shorter than
-    /// the range (unreported statistics) stay empty.
-    pub fn slice(&self, r: Range<usize>) -> Payload {
+    /// Rows `range` of the payload as a new payload of the same kind and cable.
+    pub fn slice(&self, range: Range<usize>) -> Payload {
+        self.select(&range.collect::<Vec<_>>())
+    }
+
+    /// The rows at `rows` (in that order) as a new payload of the same kind and cable. Unreported
+    /// statistics stay empty; indices past the end are skipped.
+    pub fn select(&self, rows: &[usize]) -> Payload {
+        let r = rows;
         match self {
             Payload::Optical(p) => {
-                let st = |s: &Option<IntervalStats>| s.as_ref().map(|s| s.slice(&r));
+                let st = |s: &Option<IntervalStats>| s.as_ref().map(|s| s.select(r));
                 Payload::Optical(OpticalChannelSamples {
                     cable_id: p.cable_id.clone(),
                     interval_ns: p.interval_ns,
-                    time_unix_ns: cut(&p.time_unix_ns, &r),
-                    fiber_pair: cut(&p.fiber_pair, &r),
-                    direction: cut(&p.direction, &r),
-                    channel: cut(&p.channel, &r),
+                    time_unix_ns: pick(&p.time_unix_ns, r),
+                    fiber_pair: pick(&p.fiber_pair, r),
+                    direction: pick(&p.direction, r),
+                    channel: pick(&p.channel, r),
                     rx_power_dbm: st(&p.rx_power_dbm),
                     tx_power_dbm: st(&p.tx_power_dbm),
                     osnr_db: st(&p.osnr_db),
@@ -210,23 +219,23 @@ impl Payload {
             }
             Payload::LineMonitoring(p) => Payload::LineMonitoring(LineMonitoringSamples {
                 cable_id: p.cable_id.clone(),
-                time_unix_ns: cut(&p.time_unix_ns, &r),
-                sweep_id: cut(&p.sweep_id, &r),
-                fiber_pair: cut(&p.fiber_pair, &r),
-                direction: cut(&p.direction, &r),
-                repeater: cut(&p.repeater, &r),
-                loopback_gain_db: cut(&p.loopback_gain_db, &r),
+                time_unix_ns: pick(&p.time_unix_ns, r),
+                sweep_id: pick(&p.sweep_id, r),
+                fiber_pair: pick(&p.fiber_pair, r),
+                direction: pick(&p.direction, r),
+                repeater: pick(&p.repeater, r),
+                loopback_gain_db: pick(&p.loopback_gain_db, r),
             }),
             Payload::Latency(p) => Payload::Latency(LatencySamples {
                 cable_id: p.cable_id.clone(),
-                time_unix_ns: cut(&p.time_unix_ns, &r),
-                fiber_pair: cut(&p.fiber_pair, &r),
-                direction: cut(&p.direction, &r),
-                src_station: cut(&p.src_station, &r),
-                dst_station: cut(&p.dst_station, &r),
-                kind: cut(&p.kind, &r),
-                delay_us: cut(&p.delay_us, &r),
-                path_id: cut(&p.path_id, &r),
+                time_unix_ns: pick(&p.time_unix_ns, r),
+                fiber_pair: pick(&p.fiber_pair, r),
+                direction: pick(&p.direction, r),
+                src_station: pick(&p.src_station, r),
+                dst_station: pick(&p.dst_station, r),
+                kind: pick(&p.kind, r),
+                delay_us: pick(&p.delay_us, r),
+                path_id: pick(&p.path_id, r),
             }),
         }
     }

@@ -10,6 +10,113 @@ use cablewatch_proto::{
 
 use crate::{TOPOLOGY, optical_batch, stored};
 
+fn spawn(dir: &std::path::Path, port: u16) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_cablewatch-collector"))
+        .current_dir(dir)
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            "data",
+            "--topology",
+            "topology.toml",
+        ])
+        .args(["--flush-interval-s", "3600", "--flush-rows", "100000000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn connect(
+    url: &str,
+    child: &mut std::process::Child,
+) -> TelemetryIngestClient<tonic::transport::Channel> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match TelemetryIngestClient::connect(url.to_owned()).await {
+            Ok(c) => return c,
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) => {
+                let _ = child.kill();
+                panic!("collector did not start listening: {e}");
+            }
+        }
+    }
+}
+
+async fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "collector did not exit");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The durability promise: every acknowledged row survives `kill -9` before any checkpoint, and is
+/// stored exactly once after restart, even when the station resends what it is unsure of.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_rows_survive_kill_9_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("topology.toml"), TOPOLOGY).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut child = spawn(dir.path(), port);
+    let mut client = connect(&url, &mut child).await;
+    let mut ledger = 0u32;
+    for seq in 0..20 {
+        let ack = client
+            .send_batch(optical_batch(seq, 50))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(ack.status(), AckStatus::Accepted);
+        ledger += ack.accepted_rows;
+    }
+    child.kill().unwrap(); // SIGKILL: no drain, no checkpoint
+    let _ = child.wait();
+    assert!(
+        !dir.path().join("data/optical_channel").exists(),
+        "no checkpoint should have run before the kill"
+    );
+
+    let mut child = spawn(dir.path(), port);
+    let mut client = connect(&url, &mut child).await;
+    // The station resends the last batches it is unsure of: acknowledged again, not stored again.
+    for seq in 15..20 {
+        let ack = client
+            .send_batch(optical_batch(seq, 50))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(ack.duplicate, "batch {seq} after restart");
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert!(wait_exit(&mut child).await.success());
+    let df = stored(&dir.path().join("data"), &OPTICAL_CHANNEL);
+    assert_eq!(df.height() as u32, ledger, "every acknowledged row exactly once");
+    let wal_segments: Vec<_> = std::fs::read_dir(dir.path().join("data/_wal"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log") && e.metadata().unwrap().len() > 0)
+        .collect();
+    assert!(
+        wal_segments.is_empty(),
+        "the final checkpoint leaves no records in the log"
+    );
+}
+
 /// Regression: a relative `--data-dir` (as in the README) failed creating partition directories,
 /// because the parent of `data` is the empty path. Runs the real binary the way a user does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -84,6 +84,17 @@ impl Harness {
         self.collector = Some(cablewatch_collector::start(config).await.unwrap());
     }
 
+    /// Writes everything acknowledged so far to Parquet (it is durable in the WAL already).
+    pub async fn checkpoint(&self) {
+        self.collector
+            .as_ref()
+            .unwrap()
+            .store()
+            .checkpoint()
+            .await
+            .unwrap();
+    }
+
     pub async fn client(&self) -> TelemetryIngestClient<Channel> {
         TelemetryIngestClient::connect(self.collector.as_ref().unwrap().url())
             .await

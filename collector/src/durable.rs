@@ -1,0 +1,398 @@
+//! Durable storage of accepted rows: write-ahead log first, Parquet parts at checkpoints.
+//!
+//! ```text
+//! append:     dedup check -> WAL record (batch + accepted rows), fdatasync (grouped) -> buffer -> ack
+//! checkpoint: write lock: rotate WAL at cut N, take the buffers, snapshot dedup
+//!             -> parts `part-ckpt-N.parquet` per table, cable and day (fsync, rename, dir fsync)
+//!             -> `checkpoint.json` {cut N, dedup} (atomic) -> delete WAL segments below N
+//! open:       delete parts of checkpoints newer than `checkpoint.json` (unfinished: the WAL still
+//!             holds their rows) -> replay WAL records from the cut -> checkpoint
+//! ```
+//!
+//! Appends hold a read lock across the WAL write and the buffer insert, and a checkpoint takes the
+//! write lock to cut, so every record below the cut is in the buffers it writes and none above.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    fs,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use cablewatch_proto::{
+    CableId, layout,
+    store::{self, ParquetOptions, sync_dir},
+    tables,
+    wire::{Batch, Payload},
+};
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
+use tracing::{info, warn};
+
+use crate::{
+    CollectorError, Result,
+    dedup::Dedup,
+    wal::{Wal, WalConfig},
+};
+
+/// Name of the checkpoint file in the WAL directory.
+const CHECKPOINT_FILE: &str = "checkpoint.json";
+/// Stem prefix of the parts a checkpoint writes.
+const PART_PREFIX: &str = "ckpt-";
+
+/// One WAL record: the batch as received and which of its rows were accepted.
+#[derive(Clone, PartialEq, prost::Message)]
+struct WalEntry {
+    #[prost(message, optional, tag = "1")]
+    batch: Option<Batch>,
+    #[prost(uint32, repeated, tag = "2")]
+    accepted: Vec<u32>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct CheckpointFile {
+    /// Every WAL record below this index is in parts.
+    cut: u64,
+    /// Batches stored up to the cut.
+    dedup: Dedup,
+}
+
+/// Where and how the store keeps data.
+#[derive(Debug, Clone)]
+pub struct DurableConfig {
+    /// Root of the stored tables.
+    pub data_dir: PathBuf,
+    /// Write-ahead log settings; its directory defaults to `<data>/_wal`.
+    pub wal: WalConfig,
+    /// Parquet writer settings.
+    pub parquet: ParquetOptions,
+}
+
+impl DurableConfig {
+    /// Defaults for `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        Self {
+            wal: WalConfig::new(data_dir.join("_wal")),
+            data_dir,
+            parquet: ParquetOptions::default(),
+        }
+    }
+}
+
+/// What [`DurableStore::append`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Durably logged now.
+    Stored,
+    /// Already stored before.
+    Duplicate,
+    /// The same batch is being stored by another call right now; ask the station to retry.
+    InFlight,
+}
+
+#[derive(Debug, Default)]
+struct Buffers {
+    /// Accepted rows by (table name, cable).
+    payloads: BTreeMap<(&'static str, String), Payload>,
+    rows: usize,
+}
+
+/// What a checkpoint wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckpointReport {
+    /// WAL cut.
+    pub cut: u64,
+    /// Rows written.
+    pub rows: usize,
+    /// Part files written.
+    pub files: usize,
+}
+
+/// WAL, buffers, dedup index and checkpoints.
+#[derive(Debug)]
+pub struct DurableStore {
+    config: DurableConfig,
+    wal: Wal,
+    /// Appends hold it shared across WAL write and buffer insert; a checkpoint holds it exclusively
+    /// while it cuts the WAL and takes the buffers.
+    cut_guard: RwLock<()>,
+    buffers: Mutex<Buffers>,
+    dedup: Mutex<Dedup>,
+    in_flight: Mutex<HashSet<(String, u64, u64)>>,
+    checkpointing: tokio::sync::Mutex<()>,
+}
+
+fn poisoned<T>(_: T) -> CollectorError {
+    CollectorError::Task("a lock was poisoned by a panic".into())
+}
+
+impl DurableStore {
+    /// Opens the store: recovers the WAL, removes parts of unfinished checkpoints, replays, and
+    /// checkpoints what was recovered.
+    pub async fn open(config: DurableConfig) -> Result<Arc<Self>> {
+        let (wal, recovery) = Wal::open(config.wal.clone())?;
+        let checkpoint_path = config.wal.dir.join(CHECKPOINT_FILE);
+        let checkpoint: CheckpointFile = match fs::read(&checkpoint_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| CollectorError::Recovery {
+                path: checkpoint_path.clone(),
+                reason: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => CheckpointFile::default(),
+            Err(e) => {
+                return Err(CollectorError::Recovery {
+                    path: checkpoint_path,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let removed = remove_unfinished_parts(&config.data_dir, checkpoint.cut)?;
+        let store = Arc::new(Self {
+            config,
+            wal,
+            cut_guard: RwLock::new(()),
+            buffers: Mutex::new(Buffers::default()),
+            dedup: Mutex::new(checkpoint.dedup),
+            in_flight: Mutex::new(HashSet::new()),
+            checkpointing: tokio::sync::Mutex::new(()),
+        });
+        let mut replayed = 0;
+        {
+            let mut buffers = store.buffers.lock().map_err(poisoned)?;
+            for record in recovery.records.iter().filter(|r| r.index >= checkpoint.cut) {
+                let entry = match WalEntry::decode(record.payload.as_slice()) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        warn!(index = record.index, error = %e, "Skipped an undecodable write-ahead log record.");
+                        continue;
+                    }
+                };
+                let Some(batch) = entry.batch else { continue };
+                let accepted: Vec<usize> = entry.accepted.iter().map(|&i| i as usize).collect();
+                store.dedup.lock().map_err(poisoned)?.insert(
+                    &batch.station_id,
+                    batch.stream_epoch,
+                    batch.sequence,
+                );
+                if let Some(payload) = &batch.payload {
+                    buffer(&mut buffers, payload, &accepted);
+                }
+                replayed += 1;
+            }
+        }
+        info!(
+            replayed,
+            removed_unfinished_parts = removed,
+            cut = checkpoint.cut,
+            "Recovered stored batches."
+        );
+        if replayed > 0 {
+            store.checkpoint().await?;
+        }
+        Ok(store)
+    }
+
+    /// Whether the batch is already durably stored.
+    pub fn is_duplicate(&self, station: &str, epoch: u64, seq: u64) -> Result<bool> {
+        Ok(self.dedup.lock().map_err(poisoned)?.contains(station, epoch, seq))
+    }
+
+    /// Durably stores rows `accepted` of `batch`; returns once they are in the WAL on disk.
+    pub async fn append(&self, batch: &Batch, accepted: &[usize]) -> Result<Appended> {
+        let key = (batch.station_id.clone(), batch.stream_epoch, batch.sequence);
+        {
+            if self
+                .dedup
+                .lock()
+                .map_err(poisoned)?
+                .contains(&key.0, key.1, key.2)
+            {
+                return Ok(Appended::Duplicate);
+            }
+            if !self.in_flight.lock().map_err(poisoned)?.insert(key.clone()) {
+                return Ok(Appended::InFlight);
+            }
+        }
+        let result = self.log_and_buffer(batch, accepted).await;
+        self.in_flight.lock().map_err(poisoned)?.remove(&key);
+        result.map(|()| Appended::Stored)
+    }
+
+    async fn log_and_buffer(&self, batch: &Batch, accepted: &[usize]) -> Result<()> {
+        let entry = WalEntry {
+            batch: Some(batch.clone()),
+            accepted: accepted
+                .iter()
+                .map(|&i| u32::try_from(i).unwrap_or(u32::MAX))
+                .collect(),
+        };
+        // Held until the rows are buffered: a checkpoint cannot cut between the two.
+        let _guard = self.cut_guard.read().await;
+        self.wal.append(entry.encode_to_vec()).await?;
+        self.dedup
+            .lock()
+            .map_err(poisoned)?
+            .insert(&batch.station_id, batch.stream_epoch, batch.sequence);
+        if let Some(payload) = &batch.payload {
+            buffer(&mut *self.buffers.lock().map_err(poisoned)?, payload, accepted);
+        }
+        Ok(())
+    }
+
+    /// Rows waiting for the next checkpoint.
+    pub fn buffered_rows(&self) -> Result<usize> {
+        Ok(self.buffers.lock().map_err(poisoned)?.rows)
+    }
+
+    /// Writes every buffered row as Parquet parts and drops the WAL segments they came from.
+    pub async fn checkpoint(&self) -> Result<CheckpointReport> {
+        let _one_at_a_time = self.checkpointing.lock().await;
+        let (cut, taken, dedup) = {
+            let _exclusive = self.cut_guard.write().await;
+            let cut = self.wal.rotate().await?;
+            let taken = std::mem::take(&mut *self.buffers.lock().map_err(poisoned)?);
+            let dedup = self.dedup.lock().map_err(poisoned)?.clone();
+            (cut, taken, dedup)
+        };
+        if taken.rows == 0 {
+            self.wal.remove_before(cut)?;
+            return Ok(CheckpointReport {
+                cut,
+                ..CheckpointReport::default()
+            });
+        }
+        let config = self.config.clone();
+        let rows = taken.rows;
+        let (taken, written) = tokio::task::spawn_blocking(move || {
+            let written = write_checkpoint(&config, cut, &taken, &dedup);
+            (taken, written)
+        })
+        .await
+        .map_err(|e| CollectorError::Task(e.to_string()))?;
+        match written {
+            Ok(files) => {
+                self.wal.remove_before(cut)?;
+                Ok(CheckpointReport { cut, rows, files })
+            }
+            Err(e) => {
+                // Keep the rows for the next checkpoint; their WAL segments stay until then.
+                let mut buffers = self.buffers.lock().map_err(poisoned)?;
+                for ((_, _), payload) in taken.payloads {
+                    let all: Vec<usize> = (0..payload.row_count().unwrap_or(0)).collect();
+                    buffer(&mut buffers, &payload, &all);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+fn buffer(buffers: &mut Buffers, payload: &Payload, accepted: &[usize]) {
+    if accepted.is_empty() {
+        return;
+    }
+    let rows = payload.select(accepted);
+    buffers.rows += accepted.len();
+    let key = (payload.table().name, payload.cable_id().to_owned());
+    match buffers.payloads.get_mut(&key) {
+        Some(existing) => existing.append(&rows),
+        None => {
+            buffers.payloads.insert(key, rows);
+        }
+    }
+}
+
+/// Writes the parts and the checkpoint file; on failure removes the parts it wrote.
+fn write_checkpoint(config: &DurableConfig, cut: u64, taken: &Buffers, dedup: &Dedup) -> Result<usize> {
+    let mut written = Vec::new();
+    let result = write_parts(config, cut, taken, &mut written)
+        .and_then(|()| write_checkpoint_file(config, cut, dedup));
+    if result.is_err() {
+        for part in &written {
+            let _ = fs::remove_file(part);
+        }
+    }
+    result.map(|()| written.len())
+}
+
+fn write_parts(config: &DurableConfig, cut: u64, taken: &Buffers, written: &mut Vec<PathBuf>) -> Result<()> {
+    let stem = format!("{PART_PREFIX}{cut:020}");
+    for ((table, cable), payload) in &taken.payloads {
+        let table =
+            tables::by_name(table).ok_or_else(|| CollectorError::Task(format!("no table {table}")))?;
+        let cable = CableId::try_new(cable.as_str())
+            .map_err(|_| CollectorError::UnknownCable { cable: cable.clone() })?;
+        for day in store::to_record_batches(payload, None)? {
+            written.push(store::write_part(
+                &config.data_dir,
+                table,
+                &cable,
+                day.day,
+                &stem,
+                &[day.batch],
+                config.parquet,
+            )?);
+        }
+    }
+    Ok(())
+}
+
+fn write_checkpoint_file(config: &DurableConfig, cut: u64, dedup: &Dedup) -> Result<()> {
+    let path = config.wal.dir.join(CHECKPOINT_FILE);
+    let temp = config.wal.dir.join(format!(".{CHECKPOINT_FILE}.tmp"));
+    let file = CheckpointFile {
+        cut,
+        dedup: dedup.clone(),
+    };
+    let io = |reason: std::io::Error| CollectorError::Recovery {
+        path: path.clone(),
+        reason: reason.to_string(),
+    };
+    let bytes = serde_json::to_vec(&file).map_err(|e| io(std::io::Error::other(e)))?;
+    fs::write(&temp, bytes).map_err(io)?;
+    fs::File::open(&temp).and_then(|f| f.sync_all()).map_err(io)?;
+    fs::rename(&temp, &path).map_err(io)?;
+    sync_dir(&config.wal.dir)?;
+    Ok(())
+}
+
+/// Deletes parts written by checkpoints after `cut` that never finished (their rows are still in
+/// the WAL and will be written again). Returns how many were removed.
+fn remove_unfinished_parts(data: &Path, cut: u64) -> Result<usize> {
+    let mut removed = 0;
+    for table in tables::ALL {
+        let dir = layout::table_dir(data, table);
+        let Ok(cables) = fs::read_dir(&dir) else { continue };
+        for cable_dir in cables.filter_map(|e| e.ok()).map(|e| e.path()) {
+            let Ok(dates) = fs::read_dir(&cable_dir) else {
+                continue;
+            };
+            for date_dir in dates.filter_map(|e| e.ok()).map(|e| e.path()) {
+                let Ok(parts) = fs::read_dir(&date_dir) else {
+                    continue;
+                };
+                for part in parts.filter_map(|e| e.ok()).map(|e| e.path()) {
+                    let name = part.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                    let stale_temp = name.starts_with('.') && name.ends_with(".tmp");
+                    let unfinished = name
+                        .strip_prefix("part-")
+                        .and_then(|n| n.strip_prefix(PART_PREFIX))
+                        .and_then(|n| n.strip_suffix(".parquet"))
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .is_some_and(|n| n > cut);
+                    if stale_temp || unfinished {
+                        fs::remove_file(&part).map_err(|e| CollectorError::Recovery {
+                            path: part.clone(),
+                            reason: e.to_string(),
+                        })?;
+                        warn!(part = %part.display(), "Removed a part of an unfinished checkpoint; its rows are replayed from the write-ahead log.");
+                        removed += 1;
+                    }
+                }
+                sync_dir(&date_dir)?;
+            }
+        }
+    }
+    Ok(removed)
+}
