@@ -20,6 +20,9 @@ pub struct CollectorConfig {
     pub flush_rows: usize,
     /// Checkpoint at least this often while rows are buffered; default 10 s.
     pub flush_interval: Duration,
+    /// Most accepted rows held in memory awaiting a checkpoint; past it batches are answered
+    /// `RETRY_LATER` / `RESOURCE_EXHAUSTED`. Default 4,000,000 (about 600 MB of optical rows).
+    pub max_buffered_rows: usize,
 }
 
 impl CollectorConfig {
@@ -32,6 +35,7 @@ impl CollectorConfig {
             parquet: ParquetOptions::default(),
             flush_rows: 500_000,
             flush_interval: Duration::from_secs(10),
+            max_buffered_rows: 4_000_000,
         }
     }
 }

@@ -47,6 +47,18 @@ pub enum CollectorError {
     /// The storage task panicked or was cancelled.
     #[error("storage task failed: {0}")]
     Task(String),
+    /// Accepting the batch would exceed the memory budget; it was not stored.
+    #[error(
+        "over the buffer budget ({buffered} rows waiting for a checkpoint, limit {limit}); retry in {retry_after_ms} ms"
+    )]
+    Overloaded {
+        /// Rows buffered now.
+        buffered: usize,
+        /// The budget.
+        limit: usize,
+        /// Suggested wait.
+        retry_after_ms: u32,
+    },
     /// The collector is shutting down and admits no more batches.
     #[error("collector is shutting down")]
     ShuttingDown,
@@ -81,6 +93,7 @@ pub fn to_status(err: &CollectorError) -> tonic::Status {
         CollectorError::UnknownCable { .. } => Code::NotFound,
         CollectorError::StationNotOnCable { .. } => Code::PermissionDenied,
         CollectorError::ShuttingDown | CollectorError::Wal(_) => Code::Unavailable,
+        CollectorError::Overloaded { .. } => Code::ResourceExhausted,
         CollectorError::Store(_) | CollectorError::Task(_) => Code::Internal,
         CollectorError::Topology(_)
         | CollectorError::Recovery { .. }

@@ -22,6 +22,9 @@ struct Args {
     /// Write buffered rows to Parquet once this many are buffered.
     #[arg(long, env = "CABLEWATCH_FLUSH_ROWS", default_value_t = 500_000)]
     flush_rows: usize,
+    /// Most accepted rows held in memory awaiting Parquet; past it stations are asked to retry.
+    #[arg(long, env = "CABLEWATCH_MAX_BUFFERED_ROWS", default_value_t = 4_000_000)]
+    max_buffered_rows: usize,
     /// Write buffered rows to Parquet at least this often, seconds.
     #[arg(long, env = "CABLEWATCH_FLUSH_INTERVAL_S", default_value_t = 10.0)]
     flush_interval_s: f64,
@@ -42,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
     config.listen = args.listen;
     config.topology = args.topology;
     config.flush_rows = args.flush_rows;
+    config.max_buffered_rows = args.max_buffered_rows;
     anyhow::ensure!(
         args.flush_interval_s.is_finite() && args.flush_interval_s > 0.0,
         "--flush-interval-s must be a positive number of seconds"

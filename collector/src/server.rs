@@ -48,6 +48,11 @@ impl RunningCollector {
         format!("http://{}", self.addr)
     }
 
+    /// The ingest service's state, for inspection.
+    pub fn ingest(&self) -> &Arc<Ingest> {
+        &self.ingest
+    }
+
     /// The durable store, for inspection.
     pub fn store(&self) -> &Arc<DurableStore> {
         &self.store
@@ -104,6 +109,7 @@ pub async fn start(config: CollectorConfig) -> Result<RunningCollector> {
         Arc::clone(&store),
         topology,
         config.flush_rows,
+        config.max_buffered_rows,
         Arc::clone(&flush),
     );
     let (stop_checkpoints, stopping) = watch::channel(false);

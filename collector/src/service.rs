@@ -9,7 +9,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -42,6 +42,8 @@ const MAX_FUTURE_SKEW: Duration = Duration::from_secs(300);
 const ACK_BUFFER: usize = 64;
 /// Wait asked of a station whose batch is being stored by another call right now.
 const IN_FLIGHT_RETRY_MS: u32 = 200;
+/// Wait asked of a station when the buffer budget is full: about one checkpoint.
+const OVERLOAD_RETRY_MS: u32 = 500;
 
 /// State shared by every call.
 #[derive(Debug)]
@@ -50,7 +52,9 @@ pub struct Ingest {
     topology: Option<Topology>,
     admitting: AtomicBool,
     flush_rows: usize,
+    max_buffered_rows: usize,
     flush: Arc<Notify>,
+    overloaded: AtomicU64,
 }
 
 impl Ingest {
@@ -60,6 +64,7 @@ impl Ingest {
         store: Arc<DurableStore>,
         topology: Option<Topology>,
         flush_rows: usize,
+        max_buffered_rows: usize,
         flush: Arc<Notify>,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -67,8 +72,15 @@ impl Ingest {
             topology,
             admitting: AtomicBool::new(true),
             flush_rows,
+            max_buffered_rows,
             flush,
+            overloaded: AtomicU64::new(0),
         })
+    }
+
+    /// Batches turned away because the buffer budget was full.
+    pub fn overload_rejections(&self) -> u64 {
+        self.overloaded.load(Ordering::Relaxed)
     }
 
     /// Stops admitting batches: later calls get `UNAVAILABLE`.
@@ -126,6 +138,20 @@ impl Ingest {
         })
         .await
         .map_err(|e| CollectorError::Task(e.to_string()))?;
+        let buffered = self.store.buffered_rows()?;
+        if !verdict.accepted.is_empty()
+            && buffered + verdict.accepted.len() > self.max_buffered_rows
+            && !self.store.is_duplicate(station_id.as_str(), epoch, sequence)?
+        {
+            self.flush.notify_one();
+            self.overloaded.fetch_add(1, Ordering::Relaxed);
+            warn!(station = %station_id, sequence, buffered, "Buffer budget full: asked the station to retry.");
+            return Err(CollectorError::Overloaded {
+                buffered,
+                limit: self.max_buffered_rows,
+                retry_after_ms: OVERLOAD_RETRY_MS,
+            });
+        }
         let appended = if verdict.accepted.is_empty() {
             Appended::Stored
         } else {
@@ -238,6 +264,14 @@ impl TelemetryIngest for IngestService {
                 let (epoch, sequence) = (batch.stream_epoch, batch.sequence);
                 let reply = match ingest.handle(batch).await {
                     Ok(ack) => Ok(ack),
+                    Err(CollectorError::Overloaded { retry_after_ms, .. }) => Ok(BatchAck {
+                        stream_epoch: epoch,
+                        sequence,
+                        status: AckStatus::RetryLater.into(),
+                        message: "collector buffer full; send this batch again".into(),
+                        retry_after_ms,
+                        ..BatchAck::default()
+                    }),
                     Err(e) if is_batch_problem(&e) => {
                         warn!(sequence, error = %e, "Rejected batch.");
                         Ok(rejected_ack(epoch, sequence, &e))

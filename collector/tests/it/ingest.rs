@@ -195,3 +195,59 @@ async fn plain_text_off_loopback_is_refused() {
     let err = cablewatch_collector::start(config).await.unwrap_err();
     assert!(err.to_string().contains("0.0.0.0"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_buffer_budget_batches_are_asked_to_retry_and_nothing_is_dropped() {
+    let h = Harness::start_with(|c| {
+        c.max_buffered_rows = 30;
+        c.flush_rows = 1_000_000;
+        c.flush_interval = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let mut client = h.client().await;
+    let first = client
+        .send_batch(optical_batch(0, 16))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.status(), AckStatus::Accepted);
+
+    // On a stream the refusal is an ack asking for a retry; the stream stays open.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut acks = client
+        .stream_batches(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    tx.send(optical_batch(1, 16)).await.unwrap();
+    let refused = acks.next().await.unwrap().unwrap();
+    assert_eq!(refused.status(), AckStatus::RetryLater);
+    assert!(refused.retry_after_ms > 0 && refused.accepted_rows == 0);
+
+    // The refusal asked for a checkpoint; once it has run, the same batch goes through.
+    let store = h.collector.as_ref().unwrap().store().clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store.buffered_rows().unwrap() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint after the overload"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tx.send(optical_batch(1, 16)).await.unwrap();
+    let retried = acks.next().await.unwrap().unwrap();
+    assert_eq!((retried.status(), retried.sequence), (AckStatus::Accepted, 1));
+
+    // Unary callers get RESOURCE_EXHAUSTED with the wait in the message.
+    let err = client.send_batch(optical_batch(2, 16)).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    assert!(err.message().contains("retry in"), "{}", err.message());
+    assert_eq!(h.collector.as_ref().unwrap().ingest().overload_rejections(), 2);
+
+    h.checkpoint().await;
+    assert_eq!(
+        stored(&h.data(), &OPTICAL_CHANNEL).height(),
+        32,
+        "accepted rows stored once, refused ones not at all"
+    );
+}

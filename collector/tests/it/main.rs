@@ -60,13 +60,22 @@ pub const T0: i64 = 1_793_491_200_000_000_000;
 pub struct Harness {
     pub dir: tempfile::TempDir,
     pub collector: Option<RunningCollector>,
+    tune: fn(&mut CollectorConfig),
 }
 
 impl Harness {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tune: fn(&mut CollectorConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("topology.toml"), TOPOLOGY).unwrap();
-        let mut h = Self { dir, collector: None };
+        let mut h = Self {
+            dir,
+            collector: None,
+            tune,
+        };
         h.restart().await;
         h
     }
@@ -81,6 +90,7 @@ impl Harness {
         }
         let mut config = CollectorConfig::loopback(self.data());
         config.topology = Some(self.dir.path().join("topology.toml"));
+        (self.tune)(&mut config);
         self.collector = Some(cablewatch_collector::start(config).await.unwrap());
     }
 
