@@ -23,6 +23,9 @@ pub struct CollectorConfig {
     /// Most accepted rows held in memory awaiting a checkpoint; past it batches are answered
     /// `RETRY_LATER` / `RESOURCE_EXHAUSTED`. Default 4,000,000 (about 600 MB of optical rows).
     pub max_buffered_rows: usize,
+    /// Store accepted rows (the default). `false` validates and acknowledges without storing
+    /// anything: only for measuring the transport ceiling in benchmarks.
+    pub persist: bool,
 }
 
 impl CollectorConfig {
@@ -36,6 +39,7 @@ impl CollectorConfig {
             flush_rows: 500_000,
             flush_interval: Duration::from_secs(10),
             max_buffered_rows: 4_000_000,
+            persist: true,
         }
     }
 }

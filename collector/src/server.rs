@@ -112,6 +112,11 @@ pub async fn start(config: CollectorConfig) -> Result<RunningCollector> {
         config.max_buffered_rows,
         Arc::clone(&flush),
     );
+    let ingest = if config.persist {
+        ingest
+    } else {
+        ingest.without_persistence()
+    };
     let (stop_checkpoints, stopping) = watch::channel(false);
     let checkpoints = tokio::spawn(run_checkpoints(
         Arc::clone(&store),

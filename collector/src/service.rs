@@ -55,6 +55,7 @@ pub struct Ingest {
     max_buffered_rows: usize,
     flush: Arc<Notify>,
     overloaded: AtomicU64,
+    persist: bool,
 }
 
 impl Ingest {
@@ -75,6 +76,21 @@ impl Ingest {
             max_buffered_rows,
             flush,
             overloaded: AtomicU64::new(0),
+            persist: true,
+        })
+    }
+
+    /// Turns storing off (benchmarks of the transport ceiling only); see `CollectorConfig::persist`.
+    pub fn without_persistence(self: Arc<Self>) -> Arc<Self> {
+        Arc::new(Self {
+            store: Arc::clone(&self.store),
+            topology: self.topology.clone(),
+            admitting: AtomicBool::new(true),
+            flush_rows: self.flush_rows,
+            max_buffered_rows: self.max_buffered_rows,
+            flush: Arc::clone(&self.flush),
+            overloaded: AtomicU64::new(0),
+            persist: false,
         })
     }
 
@@ -152,7 +168,7 @@ impl Ingest {
                 retry_after_ms: OVERLOAD_RETRY_MS,
             });
         }
-        let appended = if verdict.accepted.is_empty() {
+        let appended = if verdict.accepted.is_empty() || !self.persist {
             Appended::Stored
         } else {
             self.store.append(&batch, &verdict.accepted).await?

@@ -1,0 +1,97 @@
+//! Ingest throughput of the real collector over loopback: simulated stations stream 1,000-sample
+//! optical batches concurrently into an in-process server, with durable acknowledgements (WAL
+//! group commit, checkpoints to Parquet) and again with persistence off (the transport ceiling).
+//!
+//! Run: `cargo bench -p cablewatch-benches --bench ingest [-- --days 1 --stations-per-cable 1]`.
+//! Prints acknowledged samples per second, the ratio to the ceiling, and peak resident memory.
+#![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used)]
+
+use std::time::Instant;
+
+use cablewatch_collector::CollectorConfig;
+use cablewatch_proto::wire::Payload;
+use cablewatch_testdata::{
+    generate::{Simulation, StationStream, station_streams},
+    scenario::Scenario,
+    stream::{StreamOptions, stream_all},
+};
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+async fn run(streams: Vec<StationStream>, persist: bool, topology: &std::path::Path) -> (u64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = CollectorConfig::loopback(dir.path().join("data"));
+    config.topology = Some(topology.to_owned());
+    config.persist = persist;
+    let collector = cablewatch_collector::start(config).await.unwrap();
+    let options = StreamOptions {
+        window: 32,
+        ..StreamOptions::default()
+    };
+    let started = Instant::now();
+    let reports = stream_all(&collector.url(), streams, options).await.unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    collector.shutdown().await.unwrap();
+    (reports.iter().map(|r| r.accepted_rows).sum(), secs)
+}
+
+fn main() {
+    // Only optical rows: they are the volume; one day of the large scenario (1-minute samples).
+    let scenario = Scenario::load("large").unwrap();
+    let sim = Simulation::new(&scenario, 1).unwrap();
+    let units: Vec<_> = sim
+        .generate_day(0)
+        .into_iter()
+        .filter(|u| matches!(u.payload, Payload::Optical(_)))
+        .collect();
+    let streams = station_streams(&units, 1000);
+    let samples: usize = streams
+        .iter()
+        .flat_map(|s| &s.payloads)
+        .map(|p| p.row_count().unwrap())
+        .sum();
+    let dir = tempfile::tempdir().unwrap();
+    let topology = dir.path().join("topology.toml");
+    std::fs::write(&topology, toml::to_string(&scenario.topology).unwrap()).unwrap();
+    println!(
+        "ingest: {} station streams, {} batches of <= 1,000 optical samples, {samples} samples",
+        streams.len(),
+        streams.iter().map(|s| s.payloads.len()).sum::<usize>()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut rates = Vec::new();
+    for (label, persist) in [
+        ("durable (WAL group commit + checkpoints)", true),
+        ("persistence off (transport ceiling)", false),
+    ] {
+        let (acked, secs) = runtime.block_on(run(streams.clone(), persist, &topology));
+        assert_eq!(
+            acked as usize, samples,
+            "{label}: not every sample was acknowledged"
+        );
+        let rate = acked as f64 / secs;
+        rates.push(rate);
+        println!(
+            "{label:>42}: {acked} samples in {secs:.2} s = {:.0} samples/s",
+            rate
+        );
+    }
+    println!("durable / ceiling: {:.2}", rates[0] / rates[1]);
+    println!(
+        "peak resident memory of the process (simulator, clients and collector): {:.0} MB",
+        peak_rss_mb()
+    );
+}
