@@ -128,32 +128,8 @@ async fn binary_with_relative_data_dir_stores_and_drains_on_sigterm() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cablewatch-collector"))
-        .current_dir(dir.path())
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-            "data",
-            "--topology",
-            "topology.toml",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut client = loop {
-        match TelemetryIngestClient::connect(url.clone()).await {
-            Ok(c) => break c,
-            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
-            Err(e) => {
-                let _ = child.kill();
-                panic!("collector did not start listening: {e}");
-            }
-        }
-    };
+    let mut child = spawn(dir.path(), port);
+    let mut client = connect(&format!("http://127.0.0.1:{port}"), &mut child).await;
     let ack = client.send_batch(optical_batch(0, 8)).await.unwrap().into_inner();
     assert_eq!((ack.status(), ack.accepted_rows), (AckStatus::Accepted, 8));
 
@@ -162,14 +138,7 @@ async fn binary_with_relative_data_dir_stores_and_drains_on_sigterm() {
         .status()
         .unwrap();
     assert!(term.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "collector did not exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = wait_exit(&mut child).await;
     assert!(status.success(), "collector exited with {status}");
     assert_eq!(stored(&dir.path().join("data"), &OPTICAL_CHANNEL).height(), 8);
 }
