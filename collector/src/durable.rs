@@ -94,8 +94,9 @@ pub enum Appended {
 
 #[derive(Debug, Default)]
 struct Buffers {
-    /// Accepted rows by (table name, cable).
-    payloads: BTreeMap<(&'static str, String), Payload>,
+    /// Accepted rows by (table name, cable), as received; merged at checkpoint time so that the
+    /// acknowledgement path copies nothing it does not have to.
+    payloads: BTreeMap<(&'static str, String), Vec<Payload>>,
     rows: usize,
 }
 
@@ -175,7 +176,7 @@ impl DurableStore {
                     batch.stream_epoch,
                     batch.sequence,
                 );
-                if let Some(payload) = &batch.payload {
+                if let Some(payload) = batch.payload {
                     buffer(&mut buffers, payload, &accepted);
                 }
                 replayed += 1;
@@ -199,7 +200,7 @@ impl DurableStore {
     }
 
     /// Durably stores rows `accepted` of `batch`; returns once they are in the WAL on disk.
-    pub async fn append(&self, batch: &Batch, accepted: &[usize]) -> Result<Appended> {
+    pub async fn append(&self, batch: Batch, accepted: &[usize]) -> Result<Appended> {
         let key = (batch.station_id.clone(), batch.stream_epoch, batch.sequence);
         {
             if self
@@ -219,22 +220,16 @@ impl DurableStore {
         result.map(|()| Appended::Stored)
     }
 
-    async fn log_and_buffer(&self, batch: &Batch, accepted: &[usize]) -> Result<()> {
-        let entry = WalEntry {
-            batch: Some(batch.clone()),
-            accepted: accepted
-                .iter()
-                .map(|&i| u32::try_from(i).unwrap_or(u32::MAX))
-                .collect(),
-        };
+    async fn log_and_buffer(&self, batch: Batch, accepted: &[usize]) -> Result<()> {
+        let record = wal_record(&batch, accepted);
         // Held until the rows are buffered: a checkpoint cannot cut between the two.
         let _guard = self.cut_guard.read().await;
-        self.wal.append(entry.encode_to_vec()).await?;
+        self.wal.append(record).await?;
         self.dedup
             .lock()
             .map_err(poisoned)?
             .insert(&batch.station_id, batch.stream_epoch, batch.sequence);
-        if let Some(payload) = &batch.payload {
+        if let Some(payload) = batch.payload {
             buffer(&mut *self.buffers.lock().map_err(poisoned)?, payload, accepted);
         }
         Ok(())
@@ -278,9 +273,9 @@ impl DurableStore {
             Err(e) => {
                 // Keep the rows for the next checkpoint; their WAL segments stay until then.
                 let mut buffers = self.buffers.lock().map_err(poisoned)?;
-                for ((_, _), payload) in taken.payloads {
-                    let all: Vec<usize> = (0..payload.row_count().unwrap_or(0)).collect();
-                    buffer(&mut buffers, &payload, &all);
+                buffers.rows += taken.rows;
+                for (key, mut parts) in taken.payloads {
+                    buffers.payloads.entry(key).or_default().append(&mut parts);
                 }
                 Err(e)
             }
@@ -288,19 +283,28 @@ impl DurableStore {
     }
 }
 
-fn buffer(buffers: &mut Buffers, payload: &Payload, accepted: &[usize]) {
+/// The WAL record of a batch, encoded as a `WalEntry` without copying the batch first.
+fn wal_record(batch: &Batch, accepted: &[usize]) -> Vec<u8> {
+    let accepted: Vec<u32> = accepted
+        .iter()
+        .map(|&i| u32::try_from(i).unwrap_or(u32::MAX))
+        .collect();
+    let mut buf = Vec::with_capacity(batch.encoded_len() + 16 + 5 * accepted.len());
+    prost::encoding::message::encode(1, batch, &mut buf);
+    prost::encoding::uint32::encode_packed(2, &accepted, &mut buf);
+    buf
+}
+
+/// Adds the accepted rows of `payload`: moved as it is when every row was accepted.
+fn buffer(buffers: &mut Buffers, payload: Payload, accepted: &[usize]) {
     if accepted.is_empty() {
         return;
     }
-    let rows = payload.select(accepted);
+    let all = payload.row_count().is_ok_and(|n| n == accepted.len());
+    let rows = if all { payload } else { payload.select(accepted) };
     buffers.rows += accepted.len();
-    let key = (payload.table().name, payload.cable_id().to_owned());
-    match buffers.payloads.get_mut(&key) {
-        Some(existing) => existing.append(&rows),
-        None => {
-            buffers.payloads.insert(key, rows);
-        }
-    }
+    let key = (rows.table().name, rows.cable_id().to_owned());
+    buffers.payloads.entry(key).or_default().push(rows);
 }
 
 /// Writes the parts and the checkpoint file; on failure removes the parts it wrote.
@@ -318,7 +322,15 @@ fn write_checkpoint(config: &DurableConfig, cut: u64, taken: &Buffers, dedup: &D
 
 fn write_parts(config: &DurableConfig, cut: u64, taken: &Buffers, written: &mut Vec<PathBuf>) -> Result<()> {
     let stem = format!("{PART_PREFIX}{cut:020}");
-    for ((table, cable), payload) in &taken.payloads {
+    for ((table, cable), parts) in &taken.payloads {
+        let Some((first, rest)) = parts.split_first() else {
+            continue;
+        };
+        let mut merged = first.clone();
+        for part in rest {
+            merged.append(part);
+        }
+        let payload = &merged;
         let table =
             tables::by_name(table).ok_or_else(|| CollectorError::Task(format!("no table {table}")))?;
         let cable = CableId::try_new(cable.as_str())
@@ -395,4 +407,32 @@ fn remove_unfinished_parts(data: &Path, cut: u64) -> Result<usize> {
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use cablewatch_proto::wire::{Direction, LineMonitoringSamples};
+
+    use super::*;
+
+    #[test]
+    fn wal_record_decodes_as_an_entry_without_copying_the_batch_first() {
+        let batch = Batch {
+            station_id: "s".into(),
+            stream_epoch: 3,
+            sequence: 9,
+            payload: Some(Payload::LineMonitoring(LineMonitoringSamples {
+                cable_id: "c".into(),
+                time_unix_ns: vec![1, 2],
+                sweep_id: vec![1, 1],
+                fiber_pair: vec![1, 1],
+                direction: vec![Direction::AToB as i32; 2],
+                repeater: vec![1, 2],
+                loopback_gain_db: vec![-30.0, -31.0],
+            })),
+        };
+        let entry = WalEntry::decode(wal_record(&batch, &[1]).as_slice()).unwrap();
+        assert_eq!(entry.batch.as_ref(), Some(&batch));
+        assert_eq!(entry.accepted, [1]);
+    }
 }

@@ -171,7 +171,7 @@ impl Ingest {
         let appended = if verdict.accepted.is_empty() || !self.persist {
             Appended::Stored
         } else {
-            self.store.append(&batch, &verdict.accepted).await?
+            self.store.append(batch, &verdict.accepted).await?
         };
         if appended == Appended::InFlight {
             return Ok(BatchAck {
