@@ -71,6 +71,14 @@ pub enum CollectorError {
         /// The address.
         addr: std::net::SocketAddr,
     },
+    /// A part of the server could not be set up.
+    #[error("setting up {what}: {reason}")]
+    Startup {
+        /// Which part.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// Binding or serving failed.
     #[error("serving on {addr}: {source}")]
     Serve {
@@ -97,6 +105,7 @@ pub fn to_status(err: &CollectorError) -> tonic::Status {
         CollectorError::Store(_) | CollectorError::Task(_) => Code::Internal,
         CollectorError::Topology(_)
         | CollectorError::Recovery { .. }
+        | CollectorError::Startup { .. }
         | CollectorError::PlaintextNotLoopback { .. }
         | CollectorError::Serve { .. } => Code::FailedPrecondition,
     };

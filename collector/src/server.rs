@@ -16,10 +16,13 @@ use tokio::{
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing::{error, info};
 
+use cablewatch_proto::wire::{FILE_DESCRIPTOR_SET, v1::telemetry_ingest_server::TelemetryIngestServer};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
 use crate::{
     CollectorConfig, CollectorError, Result,
     durable::{DurableConfig, DurableStore},
-    service::Ingest,
+    service::{Ingest, IngestService},
 };
 
 /// Largest batch message accepted, bytes: about 50,000 optical rows with every statistic.
@@ -31,6 +34,7 @@ pub struct RunningCollector {
     addr: SocketAddr,
     ingest: Arc<Ingest>,
     store: Arc<DurableStore>,
+    health: HealthReporter,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<()>>,
     stop_checkpoints: watch::Sender<bool>,
@@ -61,6 +65,12 @@ impl RunningCollector {
     /// Stops admitting, drains in-flight batches, stops serving, and checkpoints everything.
     pub async fn shutdown(mut self) -> Result<()> {
         self.ingest.stop_admitting();
+        self.health
+            .set_not_serving::<TelemetryIngestServer<IngestService>>()
+            .await;
+        self.health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -127,9 +137,21 @@ pub async fn start(config: CollectorConfig) -> Result<RunningCollector> {
     let service = Arc::clone(&ingest)
         .into_server()
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<TelemetryIngestServer<IngestService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| CollectorError::Startup {
+            what: "gRPC reflection",
+            reason: e.to_string(),
+        })?;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
             .add_service(service)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
                 let _ = stopped.await;
@@ -145,6 +167,7 @@ pub async fn start(config: CollectorConfig) -> Result<RunningCollector> {
         addr,
         ingest,
         store,
+        health,
         stop: Some(stop),
         task,
         stop_checkpoints,

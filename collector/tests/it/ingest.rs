@@ -251,3 +251,53 @@ async fn over_the_buffer_budget_batches_are_asked_to_retry_and_nothing_is_droppe
         "accepted rows stored once, refused ones not at all"
     );
 }
+
+#[tokio::test]
+async fn health_says_serving_and_reflection_lists_the_services() {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let h = Harness::start().await;
+    let url = h.collector.as_ref().unwrap().url();
+    let channel = tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel.clone());
+    let check = health
+        .check(HealthCheckRequest {
+            service: "cablewatch.telemetry.v1.TelemetryIngest".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        check.status(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+
+    let mut reflection = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        responses.next().await.unwrap().unwrap().message_response
+    else {
+        panic!("no service list");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.contains(&"cablewatch.telemetry.v1.TelemetryIngest".to_owned()),
+        "{names:?}"
+    );
+    assert!(names.contains(&"grpc.health.v1.Health".to_owned()), "{names:?}");
+}
