@@ -26,6 +26,9 @@ pub struct CollectorConfig {
     /// Store accepted rows (the default). `false` validates and acknowledges without storing
     /// anything: only for measuring the transport ceiling in benchmarks.
     pub persist: bool,
+    /// HTTP admin port (`/metrics`, `/livez`, `/readyz`); `None` turns it off. Loopback only while
+    /// the collector serves plain text.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl CollectorConfig {
@@ -40,6 +43,7 @@ impl CollectorConfig {
             flush_interval: Duration::from_secs(10),
             max_buffered_rows: 4_000_000,
             persist: true,
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         }
     }
 }

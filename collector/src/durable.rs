@@ -16,7 +16,10 @@ use std::{
     collections::{BTreeMap, HashSet},
     fs,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use cablewatch_proto::{
@@ -123,6 +126,10 @@ pub struct DurableStore {
     dedup: Mutex<Dedup>,
     in_flight: Mutex<HashSet<(String, u64, u64)>>,
     checkpointing: tokio::sync::Mutex<()>,
+    /// Checkpoints written.
+    checkpoints: AtomicU64,
+    /// WAL bytes appended up to the last checkpoint's cut.
+    checkpointed_bytes: AtomicU64,
 }
 
 fn poisoned<T>(_: T) -> CollectorError {
@@ -157,6 +164,8 @@ impl DurableStore {
             dedup: Mutex::new(checkpoint.dedup),
             in_flight: Mutex::new(HashSet::new()),
             checkpointing: tokio::sync::Mutex::new(()),
+            checkpoints: AtomicU64::new(0),
+            checkpointed_bytes: AtomicU64::new(0),
         });
         let mut replayed = 0;
         {
@@ -235,6 +244,22 @@ impl DurableStore {
         Ok(())
     }
 
+    /// Checkpoints written since start.
+    pub fn checkpoints(&self) -> u64 {
+        self.checkpoints.load(Ordering::Relaxed)
+    }
+
+    /// Write-ahead log bytes appended since the last checkpoint's cut: data not yet in Parquet.
+    pub fn backlog_bytes(&self) -> u64 {
+        let appended = self.wal.stats().bytes.load(Ordering::Relaxed);
+        appended.saturating_sub(self.checkpointed_bytes.load(Ordering::Relaxed))
+    }
+
+    /// The write-ahead log's counters.
+    pub fn wal_stats(&self) -> &crate::wal::WalStats {
+        self.wal.stats()
+    }
+
     /// Rows waiting for the next checkpoint.
     pub fn buffered_rows(&self) -> Result<usize> {
         Ok(self.buffers.lock().map_err(poisoned)?.rows)
@@ -243,14 +268,16 @@ impl DurableStore {
     /// Writes every buffered row as Parquet parts and drops the WAL segments they came from.
     pub async fn checkpoint(&self) -> Result<CheckpointReport> {
         let _one_at_a_time = self.checkpointing.lock().await;
-        let (cut, taken, dedup) = {
+        let (cut, taken, dedup, cut_bytes) = {
             let _exclusive = self.cut_guard.write().await;
             let cut = self.wal.rotate().await?;
+            let cut_bytes = self.wal.stats().bytes.load(Ordering::Relaxed);
             let taken = std::mem::take(&mut *self.buffers.lock().map_err(poisoned)?);
             let dedup = self.dedup.lock().map_err(poisoned)?.clone();
-            (cut, taken, dedup)
+            (cut, taken, dedup, cut_bytes)
         };
         if taken.rows == 0 {
+            self.checkpointed_bytes.store(cut_bytes, Ordering::Relaxed);
             self.wal.remove_before(cut)?;
             return Ok(CheckpointReport {
                 cut,
@@ -267,6 +294,8 @@ impl DurableStore {
         .map_err(|e| CollectorError::Task(e.to_string()))?;
         match written {
             Ok(files) => {
+                self.checkpointed_bytes.store(cut_bytes, Ordering::Relaxed);
+                self.checkpoints.fetch_add(1, Ordering::Relaxed);
                 self.wal.remove_before(cut)?;
                 Ok(CheckpointReport { cut, rows, files })
             }

@@ -10,10 +10,12 @@
 //!                                                      checkpoint: buffer --> Parquet parts --> trim WAL
 //! ```
 
+pub mod admin;
 pub mod config;
 pub mod dedup;
 pub mod durable;
 pub mod error;
+pub mod metrics;
 pub mod server;
 pub mod service;
 pub mod validate;

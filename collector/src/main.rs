@@ -22,6 +22,9 @@ struct Args {
     /// Write buffered rows to Parquet once this many are buffered.
     #[arg(long, env = "CABLEWATCH_FLUSH_ROWS", default_value_t = 500_000)]
     flush_rows: usize,
+    /// HTTP admin port for /metrics, /livez and /readyz (loopback); `off` disables it.
+    #[arg(long, env = "CABLEWATCH_ADMIN_LISTEN", default_value = "127.0.0.1:9464")]
+    admin_listen: String,
     /// Most accepted rows held in memory awaiting Parquet; past it stations are asked to retry.
     #[arg(long, env = "CABLEWATCH_MAX_BUFFERED_ROWS", default_value_t = 4_000_000)]
     max_buffered_rows: usize,
@@ -46,6 +49,13 @@ async fn main() -> anyhow::Result<()> {
     config.topology = args.topology;
     config.flush_rows = args.flush_rows;
     config.max_buffered_rows = args.max_buffered_rows;
+    config.admin_listen = match args.admin_listen.as_str() {
+        "off" => None,
+        addr => Some(
+            addr.parse()
+                .map_err(|e| anyhow::anyhow!("--admin-listen {addr:?}: {e}"))?,
+        ),
+    };
     anyhow::ensure!(
         args.flush_interval_s.is_finite() && args.flush_interval_s > 0.0,
         "--flush-interval-s must be a positive number of seconds"

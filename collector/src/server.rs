@@ -39,6 +39,8 @@ pub struct RunningCollector {
     task: JoinHandle<Result<()>>,
     stop_checkpoints: watch::Sender<bool>,
     checkpoints: JoinHandle<()>,
+    admin_addr: Option<SocketAddr>,
+    admin: Option<JoinHandle<()>>,
 }
 
 impl RunningCollector {
@@ -50,6 +52,11 @@ impl RunningCollector {
     /// `http://<addr>`, for clients.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The admin port's address, when it runs.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// The ingest service's state, for inspection.
@@ -77,6 +84,9 @@ impl RunningCollector {
         let served = self.task.await.map_err(|e| CollectorError::Task(e.to_string()));
         let _ = self.stop_checkpoints.send(true);
         let _ = self.checkpoints.await;
+        if let Some(admin) = self.admin.take() {
+            let _ = admin.await;
+        }
         let last = self.store.checkpoint().await?;
         info!(rows = last.rows, files = last.files, "Final checkpoint written.");
         served?
@@ -85,8 +95,10 @@ impl RunningCollector {
 
 /// Loads the topology, binds `config.listen` and starts serving.
 pub async fn start(config: CollectorConfig) -> Result<RunningCollector> {
-    if !config.listen.ip().is_loopback() {
-        return Err(CollectorError::PlaintextNotLoopback { addr: config.listen });
+    for addr in std::iter::once(config.listen).chain(config.admin_listen) {
+        if !addr.ip().is_loopback() {
+            return Err(CollectorError::PlaintextNotLoopback { addr });
+        }
     }
     let topology = config
         .topology
@@ -162,6 +174,18 @@ pub async fn start(config: CollectorConfig) -> Result<RunningCollector> {
                 source: std::io::Error::other(e),
             })
     });
+    let (admin_addr, admin) = match config.admin_listen {
+        Some(admin_listen) => {
+            let mut stopping = stop_checkpoints.subscribe();
+            let (bound, serve) = crate::admin::bind(admin_listen, Arc::clone(&ingest), async move {
+                let _ = stopping.changed().await;
+            })
+            .await?;
+            info!(addr = %bound, "Admin port listening: /metrics, /livez, /readyz.");
+            (Some(bound), Some(tokio::spawn(serve)))
+        }
+        None => (None, None),
+    };
     info!(%addr, data_dir = %config.data_dir.display(), "Collector listening.");
     Ok(RunningCollector {
         addr,
@@ -172,6 +196,8 @@ pub async fn start(config: CollectorConfig) -> Result<RunningCollector> {
         task,
         stop_checkpoints,
         checkpoints,
+        admin_addr,
+        admin,
     })
 }
 

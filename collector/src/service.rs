@@ -31,6 +31,7 @@ use crate::{
     CollectorError, Result,
     durable::{Appended, DurableStore},
     error::to_status,
+    metrics::{Gauges, Metrics},
     validate::{self, Rules},
 };
 
@@ -56,6 +57,7 @@ pub struct Ingest {
     flush: Arc<Notify>,
     overloaded: AtomicU64,
     persist: bool,
+    metrics: Metrics,
 }
 
 impl Ingest {
@@ -77,6 +79,7 @@ impl Ingest {
             flush,
             overloaded: AtomicU64::new(0),
             persist: true,
+            metrics: Metrics::default(),
         })
     }
 
@@ -91,7 +94,33 @@ impl Ingest {
             flush: Arc::clone(&self.flush),
             overloaded: AtomicU64::new(0),
             persist: false,
+            metrics: Metrics::default(),
         })
+    }
+
+    /// Per-station counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Whether batches are admitted (false once shutdown started).
+    pub fn is_admitting(&self) -> bool {
+        self.admitting.load(Ordering::SeqCst)
+    }
+
+    /// The collector-wide values of the metrics page.
+    pub fn gauges(&self) -> Gauges {
+        let wal = self.store.wal_stats();
+        Gauges {
+            admitting: self.is_admitting(),
+            buffered_rows: self.store.buffered_rows().unwrap_or_default() as u64,
+            backlog_bytes: self.store.backlog_bytes(),
+            wal_syncs: wal.syncs.load(Ordering::Relaxed),
+            wal_sync_seconds: wal.sync_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            wal_records: wal.records.load(Ordering::Relaxed),
+            overload_rejections: self.overload_rejections(),
+            checkpoints: self.store.checkpoints(),
+        }
     }
 
     /// Batches turned away because the buffer budget was full.
@@ -109,8 +138,15 @@ impl Ingest {
         TelemetryIngestServer::new(IngestService { inner: self })
     }
 
-    /// Validates and durably stores one batch, and says what happened.
+    /// Validates and durably stores one batch, says what happened, and counts it.
     pub async fn handle(self: &Arc<Self>, batch: Batch) -> Result<BatchAck> {
+        let station = batch.station_id.clone();
+        let result = self.handle_uncounted(batch).await;
+        self.metrics.observe(&station, &result);
+        result
+    }
+
+    async fn handle_uncounted(self: &Arc<Self>, batch: Batch) -> Result<BatchAck> {
         if !self.admitting.load(Ordering::SeqCst) {
             return Err(CollectorError::ShuttingDown);
         }

@@ -21,7 +21,14 @@ fn spawn(dir: &std::path::Path, port: u16) -> std::process::Child {
             "--topology",
             "topology.toml",
         ])
-        .args(["--flush-interval-s", "3600", "--flush-rows", "100000000"])
+        .args([
+            "--flush-interval-s",
+            "3600",
+            "--flush-rows",
+            "100000000",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -301,3 +301,81 @@ async fn health_says_serving_and_reflection_lists_the_services() {
     );
     assert!(names.contains(&"grpc.health.v1.Health".to_owned()), "{names:?}");
 }
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn metric(body: &str, series: &str) -> f64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no {series} in\n{body}"))
+}
+
+#[tokio::test]
+async fn admin_port_serves_metrics_liveness_and_readiness() {
+    let h = Harness::start().await;
+    let admin = h.collector.as_ref().unwrap().admin_addr().unwrap();
+    let mut client = h.client().await;
+    client.send_batch(optical_batch(0, 10)).await.unwrap();
+    let mut partial = optical_batch(1, 4);
+    if let Some(cablewatch_proto::wire::Payload::Optical(p)) = partial.payload.as_mut() {
+        p.channel[0] = 99;
+    }
+    client.send_batch(partial).await.unwrap();
+    client.send_batch(optical_batch(0, 10)).await.unwrap(); // a retry
+
+    let (status, body) = http_get(admin, "/metrics").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        metric(&body, "cablewatch_rows_accepted_total{station=\"south\"}"),
+        13.0
+    );
+    assert_eq!(
+        metric(&body, "cablewatch_rows_rejected_total{station=\"south\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &body,
+            "cablewatch_batches_total{station=\"south\",outcome=\"duplicate\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &body,
+            "cablewatch_batches_total{station=\"south\",outcome=\"partial\"}"
+        ),
+        1.0
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let seen = metric(&body, "cablewatch_station_last_seen_seconds{station=\"south\"}");
+    assert!((now - seen).abs() < 60.0, "last seen {seen}, now {now}");
+    assert!(metric(&body, "cablewatch_wal_syncs_total") >= 1.0);
+    assert_eq!(metric(&body, "cablewatch_buffered_rows"), 13.0);
+    assert!(metric(&body, "cablewatch_backlog_bytes") > 0.0);
+    assert_eq!(metric(&body, "cablewatch_admitting"), 1.0);
+
+    h.checkpoint().await;
+    let (_, body) = http_get(admin, "/metrics").await;
+    assert_eq!(metric(&body, "cablewatch_buffered_rows"), 0.0);
+    assert_eq!(metric(&body, "cablewatch_backlog_bytes"), 0.0);
+    assert_eq!(metric(&body, "cablewatch_checkpoints_total"), 1.0);
+    assert_eq!(http_get(admin, "/livez").await.0, 200);
+    assert_eq!(http_get(admin, "/readyz").await.0, 200);
+}
