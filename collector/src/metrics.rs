@@ -120,44 +120,32 @@ pub fn render(stations: &BTreeMap<String, StationCounters>, g: &Gauges) -> Strin
             );
         }
     }
-    family(
-        &mut out,
-        "cablewatch_rows_accepted_total",
-        "counter",
-        "Rows durably stored, by station.",
-    );
-    for (station, c) in stations {
-        let _ = writeln!(
-            out,
-            "cablewatch_rows_accepted_total{{station=\"{station}\"}} {}",
-            c.rows_accepted
-        );
-    }
-    family(
-        &mut out,
-        "cablewatch_rows_rejected_total",
-        "counter",
-        "Rows rejected as invalid, by station.",
-    );
-    for (station, c) in stations {
-        let _ = writeln!(
-            out,
-            "cablewatch_rows_rejected_total{{station=\"{station}\"}} {}",
-            c.rows_rejected
-        );
-    }
-    family(
-        &mut out,
-        "cablewatch_station_last_seen_seconds",
-        "gauge",
-        "Unix time of the station's last batch; stays, growing stale, when the station goes quiet.",
-    );
-    for (station, c) in stations {
-        let _ = writeln!(
-            out,
-            "cablewatch_station_last_seen_seconds{{station=\"{station}\"}} {:.3}",
-            c.last_seen_s
-        );
+    type Value = fn(&StationCounters) -> String;
+    let per_station: [(&str, &str, &str, Value); 3] = [
+        (
+            "cablewatch_rows_accepted_total",
+            "counter",
+            "Rows durably stored, by station.",
+            |c| c.rows_accepted.to_string(),
+        ),
+        (
+            "cablewatch_rows_rejected_total",
+            "counter",
+            "Rows rejected as invalid, by station.",
+            |c| c.rows_rejected.to_string(),
+        ),
+        (
+            "cablewatch_station_last_seen_seconds",
+            "gauge",
+            "Unix time of the station's last batch; stays, growing stale, when the station goes quiet.",
+            |c| format!("{:.3}", c.last_seen_s),
+        ),
+    ];
+    for (name, kind, help, value) in per_station {
+        family(&mut out, name, kind, help);
+        for (station, c) in stations {
+            let _ = writeln!(out, "{name}{{station=\"{station}\"}} {}", value(c));
+        }
     }
     let scalars: [(&str, &str, &str, f64); 8] = [
         (
