@@ -71,6 +71,14 @@ pub enum CollectorError {
         /// The address.
         addr: std::net::SocketAddr,
     },
+    /// The configuration file is not usable.
+    #[error("configuration {path}: {reason}")]
+    Config {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, naming the key.
+        reason: String,
+    },
     /// A part of the server could not be set up.
     #[error("setting up {what}: {reason}")]
     Startup {
@@ -106,6 +114,7 @@ pub fn to_status(err: &CollectorError) -> tonic::Status {
         CollectorError::Topology(_)
         | CollectorError::Recovery { .. }
         | CollectorError::Startup { .. }
+        | CollectorError::Config { .. }
         | CollectorError::PlaintextNotLoopback { .. }
         | CollectorError::Serve { .. } => Code::FailedPrecondition,
     };

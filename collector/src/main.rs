@@ -3,34 +3,80 @@
 use std::io::IsTerminal as _;
 use std::{net::SocketAddr, path::PathBuf};
 
-use cablewatch_collector::CollectorConfig;
+use cablewatch_collector::{CollectorConfig, config::parse_admin_listen};
 use clap::Parser;
 
 /// Receives landing-station telemetry over gRPC and stores it durably as Parquet.
+///
+/// Settings come from flags, then environment variables, then `--config FILE`, then defaults.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Address to listen on (plain text: loopback only).
-    #[arg(long, env = "CABLEWATCH_LISTEN", default_value = "127.0.0.1:50051")]
-    listen: SocketAddr,
-    /// Root directory of the stored tables.
-    #[arg(long, env = "CABLEWATCH_DATA_DIR", default_value = "data")]
-    data_dir: PathBuf,
+    /// TOML configuration file (example: collector/collector.example.toml).
+    #[arg(long, env = "CABLEWATCH_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (plain text: loopback only) [default: 127.0.0.1:50051].
+    #[arg(long, env = "CABLEWATCH_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Root directory of the stored tables [default: data].
+    #[arg(long, env = "CABLEWATCH_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     /// Topology file (TOML) to validate cables, fiber pairs, channels and repeaters against.
     #[arg(long, env = "CABLEWATCH_TOPOLOGY")]
     topology: Option<PathBuf>,
-    /// Write buffered rows to Parquet once this many are buffered.
-    #[arg(long, env = "CABLEWATCH_FLUSH_ROWS", default_value_t = 500_000)]
-    flush_rows: usize,
-    /// HTTP admin port for /metrics, /livez and /readyz (loopback); `off` disables it.
-    #[arg(long, env = "CABLEWATCH_ADMIN_LISTEN", default_value = "127.0.0.1:9464")]
-    admin_listen: String,
-    /// Most accepted rows held in memory awaiting Parquet; past it stations are asked to retry.
-    #[arg(long, env = "CABLEWATCH_MAX_BUFFERED_ROWS", default_value_t = 4_000_000)]
-    max_buffered_rows: usize,
-    /// Write buffered rows to Parquet at least this often, seconds.
-    #[arg(long, env = "CABLEWATCH_FLUSH_INTERVAL_S", default_value_t = 10.0)]
-    flush_interval_s: f64,
+    /// HTTP admin port for /metrics, /livez and /readyz (loopback), or `off` [default: 127.0.0.1:9464].
+    #[arg(long, env = "CABLEWATCH_ADMIN_LISTEN")]
+    admin_listen: Option<String>,
+    /// Most accepted rows held in memory awaiting Parquet; past it stations are asked to retry
+    /// [default: 4000000].
+    #[arg(long, env = "CABLEWATCH_MAX_BUFFERED_ROWS")]
+    max_buffered_rows: Option<usize>,
+    /// Write buffered rows to Parquet once this many are buffered [default: 500000].
+    #[arg(long, env = "CABLEWATCH_FLUSH_ROWS")]
+    flush_rows: Option<usize>,
+    /// Write buffered rows to Parquet at least this often, seconds [default: 10].
+    #[arg(long, env = "CABLEWATCH_FLUSH_INTERVAL_S")]
+    flush_interval_s: Option<f64>,
+}
+
+impl Args {
+    fn config(self) -> anyhow::Result<CollectorConfig> {
+        let mut c = match &self.config {
+            Some(path) => CollectorConfig::from_toml_file(path)?,
+            None => {
+                let mut c = CollectorConfig::loopback("data");
+                c.listen = SocketAddr::from(([127, 0, 0, 1], 50051));
+                c.admin_listen = Some(SocketAddr::from(([127, 0, 0, 1], 9464)));
+                c
+            }
+        };
+        if let Some(v) = self.listen {
+            c.listen = v;
+        }
+        if let Some(v) = self.data_dir {
+            c.data_dir = v;
+        }
+        if let Some(v) = self.topology {
+            c.topology = Some(v);
+        }
+        if let Some(v) = self.admin_listen {
+            c.admin_listen = parse_admin_listen(&v).map_err(anyhow::Error::msg)?;
+        }
+        if let Some(v) = self.max_buffered_rows {
+            c.max_buffered_rows = v;
+        }
+        if let Some(v) = self.flush_rows {
+            c.flush_rows = v;
+        }
+        if let Some(v) = self.flush_interval_s {
+            anyhow::ensure!(
+                v.is_finite() && v > 0.0,
+                "--flush-interval-s must be a positive number of seconds"
+            );
+            c.flush_interval = std::time::Duration::from_secs_f64(v);
+        }
+        Ok(c)
+    }
 }
 
 #[tokio::main]
@@ -43,24 +89,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let args = Args::parse();
-    let mut config = CollectorConfig::loopback(args.data_dir);
-    config.listen = args.listen;
-    config.topology = args.topology;
-    config.flush_rows = args.flush_rows;
-    config.max_buffered_rows = args.max_buffered_rows;
-    config.admin_listen = match args.admin_listen.as_str() {
-        "off" => None,
-        addr => Some(
-            addr.parse()
-                .map_err(|e| anyhow::anyhow!("--admin-listen {addr:?}: {e}"))?,
-        ),
-    };
-    anyhow::ensure!(
-        args.flush_interval_s.is_finite() && args.flush_interval_s > 0.0,
-        "--flush-interval-s must be a positive number of seconds"
-    );
-    config.flush_interval = std::time::Duration::from_secs_f64(args.flush_interval_s);
+    let config = Args::parse().config()?;
     let running = cablewatch_collector::start(config).await?;
     shutdown_signal().await;
     tracing::info!("Shutting down: draining in-flight batches.");
