@@ -103,6 +103,22 @@ struct Buffers {
     rows: usize,
 }
 
+impl Buffers {
+    /// Merges each key's parts into one payload (one sorted file per table, cable and day), moving
+    /// the first part instead of copying it.
+    fn merge_parts(&mut self) {
+        for parts in self.payloads.values_mut() {
+            let mut all = std::mem::take(parts).into_iter();
+            if let Some(mut merged) = all.next() {
+                for part in all {
+                    merged.append(&part);
+                }
+                parts.push(merged);
+            }
+        }
+    }
+}
+
 /// What a checkpoint wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckpointReport {
@@ -287,7 +303,8 @@ impl DurableStore {
         let config = self.config.clone();
         let rows = taken.rows;
         let (taken, written) = tokio::task::spawn_blocking(move || {
-            let written = write_checkpoint(&config, cut, &taken, &dedup);
+            let mut taken = taken;
+            let written = write_checkpoint(&config, cut, &mut taken, &dedup);
             (taken, written)
         })
         .await
@@ -337,7 +354,8 @@ fn buffer(buffers: &mut Buffers, payload: Payload, accepted: &[usize]) {
 }
 
 /// Writes the parts and the checkpoint file; on failure removes the parts it wrote.
-fn write_checkpoint(config: &DurableConfig, cut: u64, taken: &Buffers, dedup: &Dedup) -> Result<usize> {
+fn write_checkpoint(config: &DurableConfig, cut: u64, taken: &mut Buffers, dedup: &Dedup) -> Result<usize> {
+    taken.merge_parts();
     let mut written = Vec::new();
     let result = write_parts(config, cut, taken, &mut written)
         .and_then(|()| write_checkpoint_file(config, cut, dedup));
@@ -352,14 +370,9 @@ fn write_checkpoint(config: &DurableConfig, cut: u64, taken: &Buffers, dedup: &D
 fn write_parts(config: &DurableConfig, cut: u64, taken: &Buffers, written: &mut Vec<PathBuf>) -> Result<()> {
     let stem = format!("{PART_PREFIX}{cut:020}");
     for ((table, cable), parts) in &taken.payloads {
-        let Some((first, rest)) = parts.split_first() else {
+        let Some(payload) = parts.first() else {
             continue;
         };
-        let mut merged = first.clone();
-        for part in rest {
-            merged.append(part);
-        }
-        let payload = &merged;
         let table =
             tables::by_name(table).ok_or_else(|| CollectorError::Task(format!("no table {table}")))?;
         let cable = CableId::try_new(cable.as_str())

@@ -8,7 +8,7 @@ use cablewatch_proto::{
     wire::{AckStatus, v1::telemetry_ingest_client::TelemetryIngestClient},
 };
 
-use crate::{TOPOLOGY, optical_batch, stored};
+use crate::{binary_setup, optical_batch, stored};
 
 fn spawn(dir: &std::path::Path, port: u16) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_cablewatch-collector"))
@@ -67,13 +67,7 @@ async fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus 
 /// stored exactly once after restart, even when the station resends what it is unsure of.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_rows_survive_kill_9_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("topology.toml"), TOPOLOGY).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (dir, port) = binary_setup();
     let url = format!("http://127.0.0.1:{port}");
     let mut child = spawn(dir.path(), port);
     let mut client = connect(&url, &mut child).await;
@@ -128,13 +122,7 @@ async fn acknowledged_rows_survive_kill_9_exactly_once() {
 /// because the parent of `data` is the empty path. Runs the real binary the way a user does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_with_relative_data_dir_stores_and_drains_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("topology.toml"), TOPOLOGY).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (dir, port) = binary_setup();
     let mut child = spawn(dir.path(), port);
     let mut client = connect(&format!("http://127.0.0.1:{port}"), &mut child).await;
     let ack = client.send_batch(optical_batch(0, 8)).await.unwrap().into_inner();

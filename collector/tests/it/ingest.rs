@@ -20,10 +20,8 @@ async fn unary_batch_is_stored_and_reads_back_with_polars() {
         .into_inner();
     assert_eq!(ack.status(), AckStatus::Accepted);
     assert_eq!((ack.accepted_rows, ack.rejected_rows, ack.sequence), (16, 0, 0));
-    let df = {
-        h.checkpoint().await;
-        stored(&h.data(), &OPTICAL_CHANNEL)
-    };
+    h.checkpoint().await;
+    let df = stored(&h.data(), &OPTICAL_CHANNEL);
     assert_eq!(df.height(), 16);
     let q = df.column("q_db_avg").unwrap().f32().unwrap();
     let mut values: Vec<f32> = q.into_no_null_iter().collect();
@@ -52,14 +50,7 @@ async fn stream_acks_every_batch_in_order() {
         seqs.push(ack.sequence);
     }
     assert_eq!(seqs, [0, 1, 2, 3, 4]);
-    assert_eq!(
-        {
-            h.checkpoint().await;
-            stored(&h.data(), &OPTICAL_CHANNEL)
-        }
-        .height(),
-        50
-    );
+    assert_eq!(h.stored_rows(&OPTICAL_CHANNEL).await, 50);
 }
 
 #[tokio::test]
@@ -82,14 +73,7 @@ async fn invalid_rows_are_rejected_with_counts_and_the_rest_stored() {
         "{}",
         ack.message
     );
-    assert_eq!(
-        {
-            h.checkpoint().await;
-            stored(&h.data(), &OPTICAL_CHANNEL)
-        }
-        .height(),
-        5
-    );
+    assert_eq!(h.stored_rows(&OPTICAL_CHANNEL).await, 5);
 }
 
 #[tokio::test]
@@ -121,14 +105,7 @@ async fn retried_batch_is_acknowledged_again_and_stored_once_across_restart() {
         .unwrap()
         .into_inner();
     assert!(after_restart.duplicate);
-    assert_eq!(
-        {
-            h.checkpoint().await;
-            stored(&h.data(), &OPTICAL_CHANNEL)
-        }
-        .height(),
-        12
-    );
+    assert_eq!(h.stored_rows(&OPTICAL_CHANNEL).await, 12);
 }
 
 #[tokio::test]
@@ -168,14 +145,7 @@ async fn batch_problems_get_status_codes_unary_and_rejected_acks_on_a_stream() {
     assert!(first.message.contains("NotFound"), "{}", first.message);
     let second = acks.next().await.unwrap().unwrap();
     assert_eq!((second.status(), second.sequence), (AckStatus::Accepted, 5));
-    assert_eq!(
-        {
-            h.checkpoint().await;
-            stored(&h.data(), &OPTICAL_CHANNEL)
-        }
-        .height(),
-        4
-    );
+    assert_eq!(h.stored_rows(&OPTICAL_CHANNEL).await, 4);
 }
 
 #[tokio::test]
@@ -244,9 +214,8 @@ async fn over_the_buffer_budget_batches_are_asked_to_retry_and_nothing_is_droppe
     assert!(err.message().contains("retry in"), "{}", err.message());
     assert_eq!(h.collector.as_ref().unwrap().ingest().overload_rejections(), 2);
 
-    h.checkpoint().await;
     assert_eq!(
-        stored(&h.data(), &OPTICAL_CHANNEL).height(),
+        h.stored_rows(&OPTICAL_CHANNEL).await,
         32,
         "accepted rows stored once, refused ones not at all"
     );

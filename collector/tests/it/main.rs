@@ -53,6 +53,18 @@ fiber_pairs = 1
 channel_plan = { channels = 4, first_thz = 192.0, spacing_ghz = 50.0 }
 "#;
 
+/// A temporary directory with the test topology, and a free loopback port.
+pub fn binary_setup() -> (tempfile::TempDir, u16) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("topology.toml"), TOPOLOGY).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    (dir, port)
+}
+
 /// 2026-11-01T00:00:00Z, safely in the past.
 pub const T0: i64 = 1_793_491_200_000_000_000;
 
@@ -103,6 +115,12 @@ impl Harness {
             .checkpoint()
             .await
             .unwrap();
+    }
+
+    /// Rows of `table` in Parquet after a checkpoint of everything acknowledged so far.
+    pub async fn stored_rows(&self, table: &cablewatch_proto::tables::Table) -> usize {
+        self.checkpoint().await;
+        stored(&self.data(), table).height()
     }
 
     pub async fn client(&self) -> TelemetryIngestClient<Channel> {
