@@ -1,5 +1,5 @@
 //! The HTTP admin port: Prometheus `/metrics`, `/livez` (the process answers) and `/readyz` (it
-//! admits batches: 503 once shutdown has started).
+//! admits batches: 503 once shutdown has started or while the disk budget is exhausted).
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -18,10 +18,14 @@ async fn livez() -> &'static str {
 }
 
 async fn readyz(State(ingest): State<Arc<Ingest>>) -> (StatusCode, &'static str) {
-    if ingest.is_admitting() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    let g = ingest.gauges();
+    match (g.admitting, g.disk_ok) {
+        (true, true) => (StatusCode::OK, "ready\n"),
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+        (true, false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "disk budget exhausted: batches are refused until space is freed\n",
+        ),
     }
 }
 

@@ -3,18 +3,28 @@
 //! Read from a TOML file (`collector/collector.example.toml` documents every key) by
 //! [`CollectorConfig::from_toml_file`]; flags and environment variables override it.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::SocketAddr,
+    path::PathBuf,
+    time::Duration,
+};
 
-use cablewatch_proto::store::ParquetOptions;
+use cablewatch_proto::{StationId, store::ParquetOptions};
 use serde::Deserialize;
 
-use crate::CollectorError;
+use crate::{CollectorError, limits::Limits, tls::TlsSettings};
 
 /// What a collector runs with.
 #[derive(Debug, Clone)]
 pub struct CollectorConfig {
-    /// gRPC listen address; port 0 picks a free port. Plain text, so loopback only for now.
+    /// gRPC listen address; port 0 picks a free port. Without `tls`, loopback only unless
+    /// `plaintext_off_loopback`.
     pub listen: SocketAddr,
+    /// TLS with client certificates; `None` serves plain text.
+    pub tls: Option<TlsSettings>,
+    /// Allow plain text (gRPC without `tls`, and the admin port) on addresses other than loopback.
+    pub plaintext_off_loopback: bool,
     /// Root of the stored tables.
     pub data_dir: PathBuf,
     /// Topology file to validate cables, fiber pairs, channels and repeaters against. Without one,
@@ -26,9 +36,8 @@ pub struct CollectorConfig {
     pub flush_rows: usize,
     /// Checkpoint at least this often while rows are buffered; default 10 s.
     pub flush_interval: Duration,
-    /// Most accepted rows held in memory awaiting a checkpoint; past it batches are answered
-    /// `RETRY_LATER` / `RESOURCE_EXHAUSTED`. Default 4,000,000 (about 600 MB of optical rows).
-    pub max_buffered_rows: usize,
+    /// Memory and disk budgets; past one, batches are answered `RETRY_LATER` / `RESOURCE_EXHAUSTED`.
+    pub limits: Limits,
     /// Store accepted rows (the default). `false` validates and acknowledges without storing
     /// anything: only for measuring the transport ceiling in benchmarks.
     pub persist: bool,
@@ -42,12 +51,14 @@ impl CollectorConfig {
     pub fn loopback(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: None,
+            plaintext_off_loopback: false,
             data_dir: data_dir.into(),
             topology: None,
             parquet: ParquetOptions::default(),
             flush_rows: 500_000,
             flush_interval: Duration::from_secs(10),
-            max_buffered_rows: 4_000_000,
+            limits: Limits::default(),
             persist: true,
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         }
@@ -58,6 +69,8 @@ impl CollectorConfig {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<SocketAddr>,
+    #[serde(default)]
+    plaintext_off_loopback: bool,
     admin_listen: Option<String>,
     data_dir: Option<PathBuf>,
     topology: Option<PathBuf>,
@@ -65,6 +78,17 @@ struct FileConfig {
     checkpoint: CheckpointSection,
     #[serde(default)]
     limits: LimitsSection,
+    tls: Option<TlsSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    cert: PathBuf,
+    key: PathBuf,
+    client_ca: PathBuf,
+    #[serde(default)]
+    identities: BTreeMap<String, BTreeSet<StationId>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -78,6 +102,9 @@ struct CheckpointSection {
 #[serde(deny_unknown_fields)]
 struct LimitsSection {
     max_buffered_rows: Option<usize>,
+    max_in_flight_bytes: Option<u64>,
+    min_free_disk_bytes: Option<u64>,
+    max_data_bytes: Option<u64>,
 }
 
 /// Parses an admin address: `off` or a socket address.
@@ -122,9 +149,20 @@ impl CollectorConfig {
             }
             c.flush_interval = Duration::from_secs_f64(s);
         }
-        if let Some(max) = file.limits.max_buffered_rows {
-            c.max_buffered_rows = max;
-        }
+        let l = file.limits;
+        c.limits = Limits {
+            max_buffered_rows: l.max_buffered_rows.unwrap_or(c.limits.max_buffered_rows),
+            max_in_flight_bytes: l.max_in_flight_bytes.unwrap_or(c.limits.max_in_flight_bytes),
+            min_free_disk_bytes: l.min_free_disk_bytes.unwrap_or(c.limits.min_free_disk_bytes),
+            max_data_bytes: l.max_data_bytes.or(c.limits.max_data_bytes),
+        };
+        c.plaintext_off_loopback = file.plaintext_off_loopback;
+        c.tls = file.tls.map(|t| TlsSettings {
+            cert: base.join(t.cert),
+            key: base.join(t.key),
+            client_ca: base.join(t.client_ca),
+            identities: t.identities,
+        });
         Ok(c)
     }
 }
@@ -148,7 +186,8 @@ mod tests {
             "{} should be the example plant",
             topology.display()
         );
-        assert_eq!((c.flush_rows, c.max_buffered_rows), (500_000, 4_000_000));
+        assert_eq!((c.flush_rows, c.limits), (500_000, Limits::default()));
+        assert!(c.tls.is_none() && !c.plaintext_off_loopback);
         assert_eq!(c.flush_interval, Duration::from_secs(10));
     }
 
@@ -162,5 +201,35 @@ mod tests {
         std::fs::write(&path, "admin_listen = \"everywhere\"\n").unwrap();
         let err = CollectorConfig::from_toml_file(&path).unwrap_err().to_string();
         assert!(err.contains("everywhere"), "{err}");
+    }
+
+    #[test]
+    fn tls_section_and_limits_parse_relative_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:50051\"\n[limits]\nmin_free_disk_bytes = 5\nmax_data_bytes = 7\n\
+             [tls]\ncert = \"certs/c.pem\"\nkey = \"certs/c.key\"\nclient_ca = \"certs/ca.pem\"\n\
+             [tls.identities]\n\"bude.example\" = [\"bude\"]\n",
+        )
+        .unwrap();
+        let c = CollectorConfig::from_toml_file(&path).unwrap();
+        assert_eq!(
+            (c.limits.min_free_disk_bytes, c.limits.max_data_bytes),
+            (5, Some(7))
+        );
+        assert_eq!(c.limits.max_buffered_rows, Limits::default().max_buffered_rows);
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.cert, dir.path().join("certs/c.pem"));
+        assert_eq!(tls.identities["bude.example"].len(), 1);
+
+        std::fs::write(
+            &path,
+            "[tls]\ncert = \"a\"\nkey = \"b\"\nclient_ca = \"c\"\n[tls.identities]\nx = [\"../etc\"]\n",
+        )
+        .unwrap();
+        let err = CollectorConfig::from_toml_file(&path).unwrap_err().to_string();
+        assert!(err.contains("identities") || err.contains("../etc"), "{err}");
     }
 }

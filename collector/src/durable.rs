@@ -146,6 +146,8 @@ pub struct DurableStore {
     checkpoints: AtomicU64,
     /// WAL bytes appended up to the last checkpoint's cut.
     checkpointed_bytes: AtomicU64,
+    /// Bytes of Parquet files under the data directory: found on open, then added by checkpoints.
+    parquet_bytes: AtomicU64,
 }
 
 fn poisoned<T>(_: T) -> CollectorError {
@@ -172,6 +174,7 @@ impl DurableStore {
             }
         };
         let removed = remove_unfinished_parts(&config.data_dir, checkpoint.cut)?;
+        let parquet_bytes = parquet_bytes_under(&config.data_dir);
         let store = Arc::new(Self {
             config,
             wal,
@@ -182,6 +185,7 @@ impl DurableStore {
             checkpointing: tokio::sync::Mutex::new(()),
             checkpoints: AtomicU64::new(0),
             checkpointed_bytes: AtomicU64::new(0),
+            parquet_bytes: AtomicU64::new(parquet_bytes),
         });
         let mut replayed = 0;
         {
@@ -271,6 +275,16 @@ impl DurableStore {
         appended.saturating_sub(self.checkpointed_bytes.load(Ordering::Relaxed))
     }
 
+    /// Root of the stored tables.
+    pub fn data_dir(&self) -> &Path {
+        &self.config.data_dir
+    }
+
+    /// Bytes the data directory holds: Parquet parts plus write-ahead log not yet checkpointed.
+    pub fn data_bytes(&self) -> u64 {
+        self.parquet_bytes.load(Ordering::Relaxed) + self.backlog_bytes()
+    }
+
     /// The write-ahead log's counters.
     pub fn wal_stats(&self) -> &crate::wal::WalStats {
         self.wal.stats()
@@ -310,7 +324,8 @@ impl DurableStore {
         .await
         .map_err(|e| CollectorError::Task(e.to_string()))?;
         match written {
-            Ok(files) => {
+            Ok((files, bytes)) => {
+                self.parquet_bytes.fetch_add(bytes, Ordering::Relaxed);
                 self.checkpointed_bytes.store(cut_bytes, Ordering::Relaxed);
                 self.checkpoints.fetch_add(1, Ordering::Relaxed);
                 self.wal.remove_before(cut)?;
@@ -353,8 +368,14 @@ fn buffer(buffers: &mut Buffers, payload: Payload, accepted: &[usize]) {
     buffers.payloads.entry(key).or_default().push(rows);
 }
 
-/// Writes the parts and the checkpoint file; on failure removes the parts it wrote.
-fn write_checkpoint(config: &DurableConfig, cut: u64, taken: &mut Buffers, dedup: &Dedup) -> Result<usize> {
+/// Writes the parts and the checkpoint file; on failure removes the parts it wrote. Returns the
+/// number of parts and their bytes.
+fn write_checkpoint(
+    config: &DurableConfig,
+    cut: u64,
+    taken: &mut Buffers,
+    dedup: &Dedup,
+) -> Result<(usize, u64)> {
     taken.merge_parts();
     let mut written = Vec::new();
     let result = write_parts(config, cut, taken, &mut written)
@@ -364,7 +385,31 @@ fn write_checkpoint(config: &DurableConfig, cut: u64, taken: &mut Buffers, dedup
             let _ = fs::remove_file(part);
         }
     }
-    result.map(|()| written.len())
+    let bytes = written
+        .iter()
+        .filter_map(|p| fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    result.map(|()| (written.len(), bytes))
+}
+
+/// Total size of the `.parquet` files under `dir` (the write-ahead log directory has none).
+fn parquet_bytes_under(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else { continue };
+            let path = entry.path();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                total += entry.metadata().map_or(0, |m| m.len());
+            }
+        }
+    }
+    total
 }
 
 fn write_parts(config: &DurableConfig, cut: u64, taken: &Buffers, written: &mut Vec<PathBuf>) -> Result<()> {

@@ -30,6 +30,22 @@ pub enum CollectorError {
         /// The cable.
         cable: String,
     },
+    /// The caller's certificate does not grant writing for this station.
+    #[error("certificate identity {identity:?} may not write for station {station:?}")]
+    NotPermitted {
+        /// The certificate identity.
+        identity: String,
+        /// The station of the batch.
+        station: String,
+    },
+    /// A TLS file or setting is not usable.
+    #[error("TLS {path}: {reason}")]
+    Tls {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The write-ahead log failed; the batch was not acknowledged.
     #[error(transparent)]
     Wal(#[from] crate::wal::WalError),
@@ -47,15 +63,15 @@ pub enum CollectorError {
     /// The storage task panicked or was cancelled.
     #[error("storage task failed: {0}")]
     Task(String),
-    /// Accepting the batch would exceed the memory budget; it was not stored.
-    #[error(
-        "over the buffer budget ({buffered} rows waiting for a checkpoint, limit {limit}); retry in {retry_after_ms} ms"
-    )]
+    /// Accepting the batch would exceed a budget (memory or disk); it was not stored.
+    #[error("over the {budget} budget ({used} used, limit {limit}); retry in {retry_after_ms} ms")]
     Overloaded {
-        /// Rows buffered now.
-        buffered: usize,
+        /// Which budget: [`Budget`].
+        budget: Budget,
+        /// Amount in use now.
+        used: u64,
         /// The budget.
-        limit: usize,
+        limit: u64,
         /// Suggested wait.
         retry_after_ms: u32,
     },
@@ -66,7 +82,9 @@ pub enum CollectorError {
     #[error(transparent)]
     Topology(#[from] TopologyError),
     /// The configured listen address is not allowed (plain text off loopback).
-    #[error("refusing to listen on {addr} without TLS: plain text is served on loopback only")]
+    #[error(
+        "refusing to listen on {addr} in plain text: configure [tls], or allow it explicitly with plaintext_off_loopback"
+    )]
     PlaintextNotLoopback {
         /// The address.
         addr: std::net::SocketAddr,
@@ -97,6 +115,42 @@ pub enum CollectorError {
     },
 }
 
+/// The resource budgets that turn batches away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Accepted rows waiting for a checkpoint.
+    BufferedRows,
+    /// Bytes of batches being validated and stored right now.
+    InFlightBytes,
+    /// Free space that must remain on the data directory's file system, bytes.
+    FreeDisk,
+    /// Bytes the data directory (tables and log) may hold.
+    DataBytes,
+}
+
+impl Budget {
+    /// Label for metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Budget::BufferedRows => "over_buffered_rows",
+            Budget::InFlightBytes => "over_in_flight_bytes",
+            Budget::FreeDisk => "over_free_disk",
+            Budget::DataBytes => "over_data_bytes",
+        }
+    }
+}
+
+impl std::fmt::Display for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Budget::BufferedRows => "buffered-rows",
+            Budget::InFlightBytes => "in-flight bytes",
+            Budget::FreeDisk => "free-disk",
+            Budget::DataBytes => "data-directory bytes",
+        })
+    }
+}
+
 /// Result alias for the collector.
 pub type Result<T, E = CollectorError> = std::result::Result<T, E>;
 
@@ -107,7 +161,9 @@ pub fn to_status(err: &CollectorError) -> tonic::Status {
     let code = match err {
         CollectorError::Shape(_) | CollectorError::BadStation { .. } => Code::InvalidArgument,
         CollectorError::UnknownCable { .. } => Code::NotFound,
-        CollectorError::StationNotOnCable { .. } => Code::PermissionDenied,
+        CollectorError::StationNotOnCable { .. } | CollectorError::NotPermitted { .. } => {
+            Code::PermissionDenied
+        }
         CollectorError::ShuttingDown | CollectorError::Wal(_) => Code::Unavailable,
         CollectorError::Overloaded { .. } => Code::ResourceExhausted,
         CollectorError::Store(_) | CollectorError::Task(_) => Code::Internal,
@@ -115,8 +171,34 @@ pub fn to_status(err: &CollectorError) -> tonic::Status {
         | CollectorError::Recovery { .. }
         | CollectorError::Startup { .. }
         | CollectorError::Config { .. }
+        | CollectorError::Tls { .. }
         | CollectorError::PlaintextNotLoopback { .. }
         | CollectorError::Serve { .. } => Code::FailedPrecondition,
     };
     tonic::Status::new(code, err.to_string())
+}
+
+impl CollectorError {
+    /// A short label for counting refusals by reason (the `reason` label of the metrics).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            CollectorError::Shape(_) | CollectorError::BadStation { .. } => "invalid_batch",
+            CollectorError::UnknownCable { .. } => "unknown_cable",
+            CollectorError::StationNotOnCable { .. } | CollectorError::NotPermitted { .. } => {
+                "permission_denied"
+            }
+            CollectorError::ShuttingDown => "shutting_down",
+            CollectorError::Overloaded { budget, .. } => budget.label(),
+            CollectorError::Wal(_)
+            | CollectorError::Store(_)
+            | CollectorError::Task(_)
+            | CollectorError::Recovery { .. } => "storage_error",
+            CollectorError::Topology(_)
+            | CollectorError::Startup { .. }
+            | CollectorError::Config { .. }
+            | CollectorError::Tls { .. }
+            | CollectorError::PlaintextNotLoopback { .. }
+            | CollectorError::Serve { .. } => "setup",
+        }
+    }
 }

@@ -2,8 +2,8 @@
 //!
 //! Per station: batches by outcome, rows accepted and rejected, and the time the station was last
 //! heard from, which stays (growing stale) when a station goes quiet, so an alert can fire on it.
-//! Collector-wide: write-ahead log syncs and their total time, backlog not yet in Parquet, overload
-//! refusals, checkpoints.
+//! Collector-wide: write-ahead log sync latency histogram and quarantined segments, backlog not yet
+//! in Parquet, data and free disk bytes, in-flight bytes, refusals per budget, checkpoints.
 
 use std::{
     collections::BTreeMap,
@@ -14,7 +14,7 @@ use std::{
 
 use cablewatch_proto::wire::{AckStatus, BatchAck};
 
-use crate::CollectorError;
+use crate::{CollectorError, limits::BUDGETS, wal::SYNC_BUCKETS_S};
 
 /// Most stations tracked; more (only possible without a topology) are counted under `other`.
 pub const MAX_STATIONS: usize = 10_000;
@@ -22,7 +22,8 @@ pub const MAX_STATIONS: usize = 10_000;
 /// Counters of one station.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StationCounters {
-    /// Batches by outcome (`accepted`, `partial`, `rejected`, `duplicate`, `retry_later`, `error`).
+    /// Batches by outcome: `accepted`, `partial`, `rejected` (every row invalid), `duplicate`,
+    /// `retry_later`, or the reason the batch was refused ([`CollectorError::reason`]).
     pub batches: BTreeMap<&'static str, u64>,
     /// Rows stored.
     pub rows_accepted: u64,
@@ -56,8 +57,7 @@ impl Metrics {
                 AckStatus::RetryLater => "retry_later",
                 AckStatus::Rejected | AckStatus::Unspecified => "rejected",
             },
-            Err(CollectorError::Overloaded { .. }) => "retry_later",
-            Err(_) => "error",
+            Err(e) => e.reason(),
         };
         *c.batches.entry(outcome).or_default() += 1;
         if let Ok(ack) = result
@@ -79,22 +79,34 @@ impl Metrics {
 }
 
 /// Collector-wide values rendered next to the station counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Gauges {
     /// 1 while admitting batches.
     pub admitting: bool,
+    /// The disk budgets leave room for more data.
+    pub disk_ok: bool,
     /// Rows waiting for a checkpoint.
     pub buffered_rows: u64,
     /// Write-ahead log bytes not yet in Parquet.
     pub backlog_bytes: u64,
+    /// Parquet and write-ahead log bytes under the data directory.
+    pub data_bytes: u64,
+    /// Free bytes on the data directory's file system, when readable.
+    pub free_disk_bytes: Option<u64>,
+    /// Bytes of batches being validated and logged now.
+    pub in_flight_bytes: u64,
     /// WAL syncs.
     pub wal_syncs: u64,
     /// Total time in WAL syncs, seconds.
     pub wal_sync_seconds: f64,
+    /// WAL syncs per latency bucket ([`SYNC_BUCKETS_S`], then slower), not cumulative.
+    pub wal_sync_buckets: [u64; SYNC_BUCKETS_S.len() + 1],
+    /// Segments quarantined as corrupt when the log was opened.
+    pub wal_quarantined_segments: u64,
     /// WAL records.
     pub wal_records: u64,
-    /// Batches refused over the buffer budget.
-    pub overload_rejections: u64,
+    /// Batches refused per budget, in the order of [`BUDGETS`].
+    pub refusals: [u64; 4],
     /// Checkpoints written.
     pub checkpoints: u64,
 }
@@ -147,59 +159,110 @@ pub fn render(stations: &BTreeMap<String, StationCounters>, g: &Gauges) -> Strin
             let _ = writeln!(out, "{name}{{station=\"{station}\"}} {}", value(c));
         }
     }
-    let scalars: [(&str, &str, &str, f64); 8] = [
+    let scalars: [(&str, &str, &str, Option<f64>); 9] = [
         (
             "cablewatch_admitting",
             "gauge",
             "1 while the collector admits batches, 0 while shutting down.",
-            f64::from(u8::from(g.admitting)),
+            Some(f64::from(u8::from(g.admitting))),
+        ),
+        (
+            "cablewatch_disk_ok",
+            "gauge",
+            "1 while the free-disk and data-size budgets leave room, 0 when batches are refused for disk.",
+            Some(f64::from(u8::from(g.disk_ok))),
         ),
         (
             "cablewatch_buffered_rows",
             "gauge",
             "Accepted rows waiting for the next checkpoint to Parquet.",
-            g.buffered_rows as f64,
+            Some(g.buffered_rows as f64),
         ),
         (
             "cablewatch_backlog_bytes",
             "gauge",
             "Write-ahead log bytes not yet checkpointed to Parquet.",
-            g.backlog_bytes as f64,
+            Some(g.backlog_bytes as f64),
         ),
         (
-            "cablewatch_wal_syncs_total",
-            "counter",
-            "Write-ahead log fdatasync calls (one per commit group).",
-            g.wal_syncs as f64,
+            "cablewatch_data_bytes",
+            "gauge",
+            "Parquet parts and write-ahead log under the data directory.",
+            Some(g.data_bytes as f64),
         ),
         (
-            "cablewatch_wal_sync_seconds_total",
-            "counter",
-            "Time spent in write-ahead log syncs.",
-            g.wal_sync_seconds,
+            "cablewatch_free_disk_bytes",
+            "gauge",
+            "Free space on the data directory's file system.",
+            g.free_disk_bytes.map(|b| b as f64),
+        ),
+        (
+            "cablewatch_in_flight_bytes",
+            "gauge",
+            "Bytes of batches being validated and logged now.",
+            Some(g.in_flight_bytes as f64),
         ),
         (
             "cablewatch_wal_records_total",
             "counter",
             "Batches written to the write-ahead log.",
-            g.wal_records as f64,
-        ),
-        (
-            "cablewatch_overload_rejections_total",
-            "counter",
-            "Batches asked to retry because the buffer budget was full.",
-            g.overload_rejections as f64,
+            Some(g.wal_records as f64),
         ),
         (
             "cablewatch_checkpoints_total",
             "counter",
             "Checkpoints written to Parquet.",
-            g.checkpoints as f64,
+            Some(g.checkpoints as f64),
         ),
     ];
     for (name, kind, help, value) in scalars {
-        family(&mut out, name, kind, help);
-        let _ = writeln!(out, "{name} {value}");
+        if let Some(value) = value {
+            family(&mut out, name, kind, help);
+            let _ = writeln!(out, "{name} {value}");
+        }
+    }
+    family(
+        &mut out,
+        "cablewatch_wal_quarantined_segments",
+        "gauge",
+        "Write-ahead log segments moved to quarantine as corrupt when the collector started; look in <data>/_wal/quarantine.",
+    );
+    let _ = writeln!(
+        out,
+        "cablewatch_wal_quarantined_segments {}",
+        g.wal_quarantined_segments
+    );
+    family(
+        &mut out,
+        "cablewatch_wal_sync_seconds",
+        "histogram",
+        "Latency of write-ahead log fdatasync calls (one per commit group).",
+    );
+    let mut cumulative = 0;
+    for (i, n) in g.wal_sync_buckets.iter().enumerate() {
+        cumulative += n;
+        let le = SYNC_BUCKETS_S
+            .get(i)
+            .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
+        let _ = writeln!(
+            out,
+            "cablewatch_wal_sync_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+        );
+    }
+    let _ = writeln!(out, "cablewatch_wal_sync_seconds_sum {}", g.wal_sync_seconds);
+    let _ = writeln!(out, "cablewatch_wal_sync_seconds_count {}", g.wal_syncs);
+    family(
+        &mut out,
+        "cablewatch_overload_rejections_total",
+        "counter",
+        "Batches asked to retry later, by the budget that was full.",
+    );
+    for (budget, n) in BUDGETS.iter().zip(g.refusals) {
+        let _ = writeln!(
+            out,
+            "cablewatch_overload_rejections_total{{budget=\"{}\"}} {n}",
+            budget.label().trim_start_matches("over_")
+        );
     }
     out
 }

@@ -27,11 +27,15 @@ use crate::{
 
 /// Largest batch message accepted, bytes: about 50,000 optical rows with every statistic.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Streams (calls) one connection may have open at once; with [`MAX_MESSAGE_BYTES`] this bounds
+/// what one connection can make the server decode at a time.
+pub const MAX_CONCURRENT_STREAMS: u32 = 64;
 
 /// A collector serving in the background.
 #[derive(Debug)]
 pub struct RunningCollector {
     addr: SocketAddr,
+    tls: bool,
     ingest: Arc<Ingest>,
     store: Arc<DurableStore>,
     health: HealthReporter,
@@ -49,9 +53,13 @@ impl RunningCollector {
         self.addr
     }
 
-    /// `http://<addr>`, for clients.
+    /// `http://<addr>`, or `https://localhost:<port>` with TLS, for clients.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        if self.tls {
+            format!("https://localhost:{}", self.addr.port())
+        } else {
+            format!("http://{}", self.addr)
+        }
     }
 
     /// The admin port's address, when it runs.
@@ -95,11 +103,13 @@ impl RunningCollector {
 
 /// Loads the topology, binds `config.listen` and starts serving.
 pub async fn start(config: CollectorConfig) -> Result<RunningCollector> {
-    for addr in std::iter::once(config.listen).chain(config.admin_listen) {
-        if !addr.ip().is_loopback() {
+    let plaintext = config.tls.is_none().then_some(config.listen);
+    for addr in plaintext.into_iter().chain(config.admin_listen) {
+        if !addr.ip().is_loopback() && !config.plaintext_off_loopback {
             return Err(CollectorError::PlaintextNotLoopback { addr });
         }
     }
+    let tls = config.tls.as_ref().map(|t| t.server_config()).transpose()?;
     let topology = config
         .topology
         .as_deref()
@@ -131,8 +141,9 @@ pub async fn start(config: CollectorConfig) -> Result<RunningCollector> {
         Arc::clone(&store),
         topology,
         config.flush_rows,
-        config.max_buffered_rows,
+        config.limits,
         Arc::clone(&flush),
+        config.tls.as_ref().map(|t| t.authorizer()),
     );
     let ingest = if config.persist {
         ingest
@@ -160,8 +171,18 @@ pub async fn start(config: CollectorConfig) -> Result<RunningCollector> {
             reason: e.to_string(),
         })?;
     let (stop, stopped) = oneshot::channel::<()>();
+    let mut builder = tonic::transport::Server::builder()
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)));
+    let tls_on = tls.is_some();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls).map_err(|e| CollectorError::Startup {
+            what: "TLS",
+            reason: e.to_string(),
+        })?;
+    }
     let task = tokio::spawn(async move {
-        tonic::transport::Server::builder()
+        builder
             .add_service(health_service)
             .add_service(reflection)
             .add_service(service)
@@ -186,9 +207,10 @@ pub async fn start(config: CollectorConfig) -> Result<RunningCollector> {
         }
         None => (None, None),
     };
-    info!(%addr, data_dir = %config.data_dir.display(), "Collector listening.");
+    info!(%addr, tls = tls_on, data_dir = %config.data_dir.display(), "Collector listening.");
     Ok(RunningCollector {
         addr,
+        tls: tls_on,
         ingest,
         store,
         health,

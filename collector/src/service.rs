@@ -9,7 +9,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, Ordering},
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -22,6 +22,7 @@ use cablewatch_proto::{
         v1::telemetry_ingest_server::{TelemetryIngest, TelemetryIngestServer},
     },
 };
+use prost::Message as _;
 use tokio::sync::{Notify, mpsc};
 use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
@@ -31,7 +32,9 @@ use crate::{
     CollectorError, Result,
     durable::{Appended, DurableStore},
     error::to_status,
+    limits::{Admission, Limits},
     metrics::{Gauges, Metrics},
+    tls::{Authorizer, Caller},
     validate::{self, Rules},
 };
 
@@ -43,8 +46,6 @@ const MAX_FUTURE_SKEW: Duration = Duration::from_secs(300);
 const ACK_BUFFER: usize = 64;
 /// Wait asked of a station whose batch is being stored by another call right now.
 const IN_FLIGHT_RETRY_MS: u32 = 200;
-/// Wait asked of a station when the buffer budget is full: about one checkpoint.
-const OVERLOAD_RETRY_MS: u32 = 500;
 
 /// State shared by every call.
 #[derive(Debug)]
@@ -52,34 +53,40 @@ pub struct Ingest {
     store: Arc<DurableStore>,
     topology: Option<Topology>,
     admitting: AtomicBool,
+    /// Told when shutdown starts, so idle streams end instead of holding the server open.
+    stopping: tokio::sync::watch::Sender<bool>,
     flush_rows: usize,
-    max_buffered_rows: usize,
+    admission: Admission,
     flush: Arc<Notify>,
-    overloaded: AtomicU64,
     persist: bool,
     metrics: Metrics,
+    authorizer: Option<Authorizer>,
 }
 
 impl Ingest {
-    /// A service storing into `store`, validating against `topology` when given, and notifying
-    /// `flush` when `flush_rows` rows are buffered.
+    /// A service storing into `store`, validating against `topology` when given, admitting within
+    /// `limits`, and notifying `flush` when `flush_rows` rows are buffered. With an `authorizer`
+    /// (TLS), callers may write only for the stations their certificate grants.
     pub fn new(
         store: Arc<DurableStore>,
         topology: Option<Topology>,
         flush_rows: usize,
-        max_buffered_rows: usize,
+        limits: Limits,
         flush: Arc<Notify>,
+        authorizer: Option<Authorizer>,
     ) -> Arc<Self> {
+        let admission = Admission::new(limits, store.data_dir());
         Arc::new(Self {
             store,
             topology,
             admitting: AtomicBool::new(true),
+            stopping: tokio::sync::watch::Sender::new(false),
             flush_rows,
-            max_buffered_rows,
+            admission,
             flush,
-            overloaded: AtomicU64::new(0),
             persist: true,
             metrics: Metrics::default(),
+            authorizer,
         })
     }
 
@@ -89,12 +96,13 @@ impl Ingest {
             store: Arc::clone(&self.store),
             topology: self.topology.clone(),
             admitting: AtomicBool::new(true),
+            stopping: tokio::sync::watch::Sender::new(false),
             flush_rows: self.flush_rows,
-            max_buffered_rows: self.max_buffered_rows,
+            admission: Admission::new(*self.admission.limits(), self.store.data_dir()),
             flush: Arc::clone(&self.flush),
-            overloaded: AtomicU64::new(0),
             persist: false,
             metrics: Metrics::default(),
+            authorizer: self.authorizer.clone(),
         })
     }
 
@@ -113,24 +121,45 @@ impl Ingest {
         let wal = self.store.wal_stats();
         Gauges {
             admitting: self.is_admitting(),
+            disk_ok: self.admission.disk_ok(self.store.data_bytes()),
             buffered_rows: self.store.buffered_rows().unwrap_or_default() as u64,
             backlog_bytes: self.store.backlog_bytes(),
+            data_bytes: self.store.data_bytes(),
+            free_disk_bytes: self.admission.free_disk_bytes(),
+            in_flight_bytes: self.admission.in_flight_bytes(),
             wal_syncs: wal.syncs.load(Ordering::Relaxed),
             wal_sync_seconds: wal.sync_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            wal_sync_buckets: wal.sync_histogram(),
+            wal_quarantined_segments: wal.quarantined_segments.load(Ordering::Relaxed),
             wal_records: wal.records.load(Ordering::Relaxed),
-            overload_rejections: self.overload_rejections(),
+            refusals: self.admission.refusals(),
             checkpoints: self.store.checkpoints(),
         }
     }
 
-    /// Batches turned away because the buffer budget was full.
+    /// Batches turned away over any budget.
     pub fn overload_rejections(&self) -> u64 {
-        self.overloaded.load(Ordering::Relaxed)
+        self.admission.refusals().iter().sum()
     }
 
-    /// Stops admitting batches: later calls get `UNAVAILABLE`.
+    /// The budgets and their counters.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    /// Who a call comes from: [`Caller::Local`] without TLS, else the client certificate's grant.
+    pub fn caller<T>(&self, request: &Request<T>) -> Caller {
+        match &self.authorizer {
+            None => Caller::Local,
+            Some(a) => a.caller(request.peer_certs().as_deref().map(Vec::as_slice)),
+        }
+    }
+
+    /// Stops admitting batches: later calls get `UNAVAILABLE`, and open streams are ended with
+    /// `UNAVAILABLE` once the batch they are storing (if any) is acknowledged.
     pub fn stop_admitting(&self) {
         self.admitting.store(false, Ordering::SeqCst);
+        self.stopping.send_replace(true);
     }
 
     /// The tonic service for this state.
@@ -138,15 +167,15 @@ impl Ingest {
         TelemetryIngestServer::new(IngestService { inner: self })
     }
 
-    /// Validates and durably stores one batch, says what happened, and counts it.
-    pub async fn handle(self: &Arc<Self>, batch: Batch) -> Result<BatchAck> {
+    /// Validates and durably stores one batch from `caller`, says what happened, and counts it.
+    pub async fn handle(self: &Arc<Self>, batch: Batch, caller: &Caller) -> Result<BatchAck> {
         let station = batch.station_id.clone();
-        let result = self.handle_uncounted(batch).await;
+        let result = self.handle_uncounted(batch, caller).await;
         self.metrics.observe(&station, &result);
         result
     }
 
-    async fn handle_uncounted(self: &Arc<Self>, batch: Batch) -> Result<BatchAck> {
+    async fn handle_uncounted(self: &Arc<Self>, batch: Batch, caller: &Caller) -> Result<BatchAck> {
         if !self.admitting.load(Ordering::SeqCst) {
             return Err(CollectorError::ShuttingDown);
         }
@@ -155,6 +184,7 @@ impl Ingest {
                 station: batch.station_id.clone(),
                 reason: e.to_string(),
             })?;
+        caller.check(&station)?;
         let payload = batch.payload()?;
         let rows = payload.row_count()?;
         let cable_id = payload.cable_id();
@@ -173,6 +203,11 @@ impl Ingest {
         }
         let (epoch, sequence) = (batch.stream_epoch, batch.sequence);
         let station_id = station;
+        let bytes = batch.encoded_len() as u64;
+        let _in_flight = self.admission.reserve(bytes)?;
+        if self.persist && !self.store.is_duplicate(station_id.as_str(), epoch, sequence)? {
+            self.admission.check_disk(bytes, self.store.data_bytes())?;
+        }
         let this = Arc::clone(self);
         let (verdict, batch) = tokio::task::spawn_blocking(move || {
             let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + MAX_FUTURE_SKEW;
@@ -191,18 +226,16 @@ impl Ingest {
         .await
         .map_err(|e| CollectorError::Task(e.to_string()))?;
         let buffered = self.store.buffered_rows()?;
-        if !verdict.accepted.is_empty()
-            && buffered + verdict.accepted.len() > self.max_buffered_rows
+        if self.persist
+            && buffered + verdict.accepted.len() > self.admission.limits().max_buffered_rows
             && !self.store.is_duplicate(station_id.as_str(), epoch, sequence)?
         {
             self.flush.notify_one();
-            self.overloaded.fetch_add(1, Ordering::Relaxed);
-            warn!(station = %station_id, sequence, buffered, "Buffer budget full: asked the station to retry.");
-            return Err(CollectorError::Overloaded {
-                buffered,
-                limit: self.max_buffered_rows,
-                retry_after_ms: OVERLOAD_RETRY_MS,
-            });
+            self.admission
+                .check_buffered(buffered, verdict.accepted.len())
+                .inspect_err(|_| {
+                    warn!(station = %station_id, sequence, buffered, "Buffer budget full: asked the station to retry.");
+                })?;
         }
         let appended = if verdict.accepted.is_empty() || !self.persist {
             Appended::Stored
@@ -287,8 +320,9 @@ fn is_batch_problem(err: &CollectorError) -> bool {
 #[tonic::async_trait]
 impl TelemetryIngest for IngestService {
     async fn send_batch(&self, request: Request<Batch>) -> std::result::Result<Response<BatchAck>, Status> {
+        let caller = self.inner.caller(&request);
         self.inner
-            .handle(request.into_inner())
+            .handle(request.into_inner(), &caller)
             .await
             .map(Response::new)
             .map_err(|e| to_status(&e))
@@ -301,11 +335,22 @@ impl TelemetryIngest for IngestService {
         &self,
         request: Request<Streaming<Batch>>,
     ) -> std::result::Result<Response<Self::StreamBatchesStream>, Status> {
+        let caller = self.inner.caller(&request);
         let mut inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(ACK_BUFFER);
         let ingest = Arc::clone(&self.inner);
+        let mut stopping = ingest.stopping.subscribe();
         tokio::spawn(async move {
-            while let Some(next) = inbound.next().await {
+            loop {
+                let next = tokio::select! {
+                    biased;
+                    next = inbound.next() => next,
+                    () = async { drop(stopping.wait_for(|stop| *stop).await) } => {
+                        let _ = tx.send(Err(to_status(&CollectorError::ShuttingDown))).await;
+                        break;
+                    }
+                };
+                let Some(next) = next else { break };
                 let batch = match next {
                     Ok(b) => b,
                     Err(status) => {
@@ -314,13 +359,13 @@ impl TelemetryIngest for IngestService {
                     }
                 };
                 let (epoch, sequence) = (batch.stream_epoch, batch.sequence);
-                let reply = match ingest.handle(batch).await {
+                let reply = match ingest.handle(batch, &caller).await {
                     Ok(ack) => Ok(ack),
-                    Err(CollectorError::Overloaded { retry_after_ms, .. }) => Ok(BatchAck {
+                    Err(e @ CollectorError::Overloaded { retry_after_ms, .. }) => Ok(BatchAck {
                         stream_epoch: epoch,
                         sequence,
                         status: AckStatus::RetryLater.into(),
-                        message: "collector buffer full; send this batch again".into(),
+                        message: format!("{e}; send this batch again"),
                         retry_after_ms,
                         ..BatchAck::default()
                     }),

@@ -124,6 +124,31 @@ pub struct WalStats {
     pub sync_nanos: AtomicU64,
     /// Bytes appended.
     pub bytes: AtomicU64,
+    /// Syncs per latency bucket (upper bounds [`SYNC_BUCKETS_S`], then one for slower).
+    pub sync_buckets: [AtomicU64; SYNC_BUCKETS_S.len() + 1],
+    /// Segments quarantined as corrupt when the log was opened.
+    pub quarantined_segments: AtomicU64,
+    /// Bytes of torn tail truncated when the log was opened.
+    pub truncated_bytes: AtomicU64,
+}
+
+/// Upper bounds of the sync latency histogram buckets, seconds.
+pub const SYNC_BUCKETS_S: [f64; 11] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0];
+
+impl WalStats {
+    fn observe_sync(&self, took: std::time::Duration) {
+        let secs = took.as_secs_f64();
+        let bucket = SYNC_BUCKETS_S
+            .iter()
+            .position(|&le| secs <= le)
+            .unwrap_or(SYNC_BUCKETS_S.len());
+        self.sync_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Syncs per latency bucket, not cumulative; the last is slower than every bound.
+    pub fn sync_histogram(&self) -> [u64; SYNC_BUCKETS_S.len() + 1] {
+        std::array::from_fn(|i| self.sync_buckets[i].load(Ordering::Relaxed))
+    }
 }
 
 enum Request {
@@ -287,6 +312,12 @@ impl Wal {
         let next = recovery.records.last().map_or(0, |r| r.index + 1);
         let (tx, rx) = mpsc::channel();
         let stats = Arc::new(WalStats::default());
+        stats
+            .quarantined_segments
+            .store(recovery.quarantined.len() as u64, Ordering::Relaxed);
+        stats
+            .truncated_bytes
+            .store(recovery.truncated_bytes, Ordering::Relaxed);
         let writer = Writer::start(config, next, Arc::clone(&stats))?;
         thread::Builder::new()
             .name("wal-writer".into())
@@ -455,6 +486,7 @@ impl Writer {
             .map_err(io_err("append to", &self.path));
         let took = started.elapsed();
         self.stats.syncs.fetch_add(1, Ordering::Relaxed);
+        self.stats.observe_sync(took);
         self.stats.sync_nanos.fetch_add(
             u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,

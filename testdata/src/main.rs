@@ -9,7 +9,7 @@ use cablewatch_testdata::{
     events::truth,
     generate::{Simulation, station_streams, write_tables},
     scenario::{Scenario, named_scenarios},
-    stream::{Pace, StreamOptions, stream_all},
+    stream::{ClientTls, Pace, StreamOptions, stream_all},
 };
 use clap::{Parser, Subcommand};
 
@@ -97,6 +97,10 @@ enum Command {
         /// `fast` (as fast as acks allow), `realtime`, or a speed-up like `3600x`.
         #[arg(long, default_value = "fast", value_parser = parse_pace)]
         speed: Speed,
+        /// Connect over TLS with per-station client certificates from this directory (`ca.pem`,
+        /// `<station>.pem`, `<station>.key`: what `cablewatch-collector dev-certs` writes).
+        #[arg(long, env = "CABLEWATCH_TLS_DIR")]
+        tls_dir: Option<PathBuf>,
     },
     /// Lists the named scenarios.
     List,
@@ -170,7 +174,9 @@ fn main() -> anyhow::Result<()> {
             scenario,
             batch_rows,
             speed,
+            tls_dir,
         } => {
+            let tls = tls_dir.map(|d| std::sync::Arc::new(ClientTls::from_dir(&d)));
             let seed = scenario.seed;
             let scenario = scenario.load()?;
             let sim = Simulation::new(&scenario, seed)?;
@@ -187,6 +193,7 @@ fn main() -> anyhow::Result<()> {
                 let options = StreamOptions {
                     epoch: day as u64 + 1,
                     pace,
+                    tls: tls.clone(),
                     ..StreamOptions::default()
                 };
                 for r in runtime.block_on(stream_all(&collector, streams, options))? {

@@ -1,15 +1,21 @@
 //! Playing station streams to a collector over the gRPC contract: one client per landing station,
 //! all concurrently, each with a window of unacknowledged batches; a batch answered
 //! `RETRY_LATER` is sent again after the delay the collector asked for.
+//!
+//! With [`ClientTls`], each station connects over TLS presenting its own client certificate, as a
+//! real landing station would; the collector lets it write only its own station's batches.
 
 use std::{
     collections::HashMap,
+    path::{Path, PathBuf},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use cablewatch_proto::wire::{AckStatus, Batch, Payload, v1::telemetry_ingest_client::TelemetryIngestClient};
 use tokio::sync::mpsc;
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tracing::{debug, info};
 
 use crate::{SimError, generate::StationStream};
@@ -49,8 +55,70 @@ impl Pace {
     }
 }
 
+/// TLS for station clients: the CA that signed the collector's certificate and a directory of
+/// per-station client certificates named `<station>.pem` and `<station>.key` (the layout
+/// `cablewatch-collector dev-certs` writes).
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    /// PEM CA certificate the collector's certificate chains to.
+    pub ca: PathBuf,
+    /// Directory holding `<station>.pem` and `<station>.key`.
+    pub cert_dir: PathBuf,
+    /// Name to verify the collector's certificate against; default the URL's host.
+    pub domain: Option<String>,
+}
+
+impl ClientTls {
+    /// The layout of `cablewatch-collector dev-certs --out DIR`: `DIR/ca.pem`, `DIR/<station>.*`.
+    pub fn from_dir(dir: &Path) -> Self {
+        Self {
+            ca: dir.join("ca.pem"),
+            cert_dir: dir.to_owned(),
+            domain: None,
+        }
+    }
+
+    fn config(&self, station: &str) -> Result<ClientTlsConfig, String> {
+        let read = |p: PathBuf| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()));
+        let ca = read(self.ca.clone())?;
+        let cert = read(self.cert_dir.join(format!("{station}.pem")))?;
+        let key = read(self.cert_dir.join(format!("{station}.key")))?;
+        let mut config = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(ca))
+            .identity(Identity::from_pem(cert, key));
+        if let Some(domain) = &self.domain {
+            config = config.domain_name(domain.clone());
+        }
+        Ok(config)
+    }
+}
+
+/// Opens a channel to `url` for `station`, with its client certificate when `tls` is given.
+pub async fn connect(url: &str, station: &str, tls: Option<&ClientTls>) -> Result<Channel, String> {
+    let mut endpoint = Endpoint::from_shared(url.to_owned()).map_err(|e| format!("bad URL {url:?}: {e}"))?;
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls.config(station)?)
+            .map_err(|e| format!("TLS settings for {station}: {e}"))?;
+    }
+    endpoint
+        .connect()
+        .await
+        .map_err(|e| format!("connecting to {url}: {e}{}", source_chain(&e)))
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut out = String::new();
+    let mut next = e.source();
+    while let Some(s) = next {
+        out.push_str(&format!(": {s}"));
+        next = s.source();
+    }
+    out
+}
+
 /// Stream settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct StreamOptions {
     /// Stream epoch every station uses (a retry of the whole run with the same epoch is idempotent).
     pub epoch: u64,
@@ -58,6 +126,8 @@ pub struct StreamOptions {
     pub window: usize,
     /// Playback pace; `None` sends as fast as acknowledgements allow.
     pub pace: Option<Pace>,
+    /// TLS with per-station client certificates; `None` connects in plain text.
+    pub tls: Option<Arc<ClientTls>>,
 }
 
 impl Default for StreamOptions {
@@ -66,6 +136,7 @@ impl Default for StreamOptions {
             epoch: 1,
             window: 16,
             pace: None,
+            tls: None,
         }
     }
 }
@@ -79,6 +150,7 @@ pub async fn stream_all(
     let mut tasks = Vec::new();
     for s in streams {
         let url = url.to_owned();
+        let options = options.clone();
         tasks.push(tokio::spawn(
             async move { stream_station(&url, s, options).await },
         ));
@@ -104,10 +176,10 @@ pub async fn stream_station(
         station: station.clone(),
         reason,
     };
-    let mut client = TelemetryIngestClient::connect(url.to_owned())
+    let channel = connect(url, &station, options.tls.as_deref())
         .await
-        .map_err(|e| err(format!("connecting to {url}: {e}")))?
-        .max_decoding_message_size(64 * 1024 * 1024);
+        .map_err(err)?;
+    let mut client = TelemetryIngestClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
     let window = options.window.max(1);
     let (tx, rx) = mpsc::channel::<Batch>(window);
     let mut acks = client

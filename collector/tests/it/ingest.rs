@@ -1,12 +1,12 @@
 use cablewatch_collector::CollectorConfig;
 use cablewatch_proto::{
     tables::OPTICAL_CHANNEL,
-    wire::{AckStatus, Batch},
+    wire::{AckStatus, Batch, v1::telemetry_ingest_client::TelemetryIngestClient},
 };
 use tokio_stream::StreamExt;
 use tonic::Code;
 
-use crate::{Harness, optical_batch, stored};
+use crate::{Harness, optical_batch, rows_per_sequence, stored, stream_ledger};
 
 #[tokio::test]
 async fn unary_batch_is_stored_and_reads_back_with_polars() {
@@ -169,7 +169,7 @@ async fn plain_text_off_loopback_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_buffer_budget_batches_are_asked_to_retry_and_nothing_is_dropped() {
     let h = Harness::start_with(|c| {
-        c.max_buffered_rows = 30;
+        c.limits.max_buffered_rows = 30;
         c.flush_rows = 1_000_000;
         c.flush_interval = std::time::Duration::from_secs(3600);
     })
@@ -335,7 +335,22 @@ async fn admin_port_serves_metrics_liveness_and_readiness() {
         .as_secs_f64();
     let seen = metric(&body, "cablewatch_station_last_seen_seconds{station=\"south\"}");
     assert!((now - seen).abs() < 60.0, "last seen {seen}, now {now}");
-    assert!(metric(&body, "cablewatch_wal_syncs_total") >= 1.0);
+    let syncs = metric(&body, "cablewatch_wal_sync_seconds_count");
+    assert!(syncs >= 1.0);
+    assert_eq!(
+        metric(&body, "cablewatch_wal_sync_seconds_bucket{le=\"+Inf\"}"),
+        syncs,
+        "the histogram's last bucket counts every sync"
+    );
+    assert_eq!(metric(&body, "cablewatch_wal_quarantined_segments"), 0.0);
+    assert_eq!(
+        metric(
+            &body,
+            "cablewatch_overload_rejections_total{budget=\"free_disk\"}"
+        ),
+        0.0
+    );
+    assert!(metric(&body, "cablewatch_free_disk_bytes") > 0.0);
     assert_eq!(metric(&body, "cablewatch_buffered_rows"), 13.0);
     assert!(metric(&body, "cablewatch_backlog_bytes") > 0.0);
     assert_eq!(metric(&body, "cablewatch_admitting"), 1.0);
@@ -345,6 +360,131 @@ async fn admin_port_serves_metrics_liveness_and_readiness() {
     assert_eq!(metric(&body, "cablewatch_buffered_rows"), 0.0);
     assert_eq!(metric(&body, "cablewatch_backlog_bytes"), 0.0);
     assert_eq!(metric(&body, "cablewatch_checkpoints_total"), 1.0);
+    assert!(
+        metric(&body, "cablewatch_data_bytes") > 0.0,
+        "the part written counts"
+    );
     assert_eq!(http_get(admin, "/livez").await.0, 200);
     assert_eq!(http_get(admin, "/readyz").await.0, 200);
+}
+
+/// Shutdown while stations stream: batches being stored are acknowledged and stored once, later
+/// ones are refused with UNAVAILABLE, an idle stream is ended rather than holding the collector
+/// open, and the final checkpoint leaves the log empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_in_flight_batches_and_ends_idle_streams() {
+    const ROWS: usize = 16;
+    let mut h = Harness::start().await;
+    let collector = h.collector.take().unwrap();
+    let url = collector.url();
+
+    let mut idle = TelemetryIngestClient::connect(url.clone()).await.unwrap();
+    let (idle_tx, idle_rx) = tokio::sync::mpsc::channel(1);
+    let mut idle_acks = idle
+        .stream_batches(tokio_stream::wrappers::ReceiverStream::new(idle_rx))
+        .await
+        .unwrap()
+        .into_inner();
+    idle_tx.send(optical_batch(10, ROWS)).await.unwrap();
+    assert_eq!(
+        idle_acks.next().await.unwrap().unwrap().status(),
+        AckStatus::Accepted
+    );
+
+    let ranges = [20_000..40_000u64, 40_000..60_000, 60_000..80_000];
+    let busy: Vec<_> = ranges
+        .iter()
+        .map(|r| tokio::spawn(stream_ledger(url.clone(), r.clone(), ROWS)))
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let stations = collector.ingest().metrics().stations();
+        let accepted = stations
+            .get("south")
+            .and_then(|c| c.batches.get("accepted").copied())
+            .unwrap_or(0);
+        if accepted >= 60 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "load never started");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(30), collector.shutdown())
+        .await
+        .expect("shutdown finishes although a station holds an idle stream open")
+        .unwrap();
+
+    let end = idle_acks.next().await;
+    assert!(
+        matches!(&end, Some(Err(s)) if s.code() == Code::Unavailable),
+        "idle stream ended with UNAVAILABLE: {end:?}"
+    );
+    let mut ledger = vec![10];
+    for (client, range) in busy.into_iter().zip(&ranges) {
+        let (acked, _) = client.await.unwrap();
+        assert!(
+            acked.len() < range.clone().count(),
+            "shutdown interrupted the load"
+        );
+        ledger.extend(acked);
+    }
+    let counts = rows_per_sequence(&stored(&h.data(), &OPTICAL_CHANNEL), ROWS);
+    for seq in &ledger {
+        assert_eq!(
+            counts.get(seq),
+            Some(&ROWS),
+            "acknowledged batch {seq} stored once"
+        );
+    }
+    assert!(counts.values().all(|&n| n == ROWS));
+    let logged: u64 = std::fs::read_dir(h.data().join("_wal"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert_eq!(logged, 0, "the final checkpoint leaves the log empty");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_disk_budget_batches_are_refused_counted_and_readiness_drops() {
+    let h = Harness::start_with(|c| c.limits.max_data_bytes = Some(20_000)).await;
+    let mut client = h.client().await;
+    let mut accepted = 0;
+    let mut refusal = None;
+    for seq in 0..100 {
+        match client.send_batch(optical_batch(seq, 16)).await {
+            Ok(ack) => accepted += ack.into_inner().accepted_rows as usize,
+            Err(status) => {
+                refusal = Some(status);
+                break;
+            }
+        }
+    }
+    let refusal = refusal.expect("the data budget is reached within 100 batches");
+    assert_eq!(refusal.code(), Code::ResourceExhausted);
+    assert!(
+        refusal.message().contains("data-directory") && refusal.message().contains("retry in"),
+        "{}",
+        refusal.message()
+    );
+    assert!(accepted > 0);
+    let collector = h.collector.as_ref().unwrap();
+    assert_eq!(collector.ingest().admission().refusals(), [0, 0, 0, 1]);
+    let admin = collector.admin_addr().unwrap();
+    assert_eq!(http_get(admin, "/readyz").await.0, 503);
+    let (_, body) = http_get(admin, "/metrics").await;
+    assert_eq!(
+        metric(
+            &body,
+            "cablewatch_batches_total{station=\"south\",outcome=\"over_data_bytes\"}"
+        ),
+        1.0
+    );
+    assert_eq!(metric(&body, "cablewatch_disk_ok"), 0.0);
+    assert_eq!(
+        h.stored_rows(&OPTICAL_CHANNEL).await,
+        accepted,
+        "what was accepted before the budget filled is kept"
+    );
 }

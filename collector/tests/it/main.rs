@@ -4,14 +4,16 @@
 
 mod binary;
 mod ingest;
+mod tls;
 
 use std::path::{Path, PathBuf};
 
 use cablewatch_collector::{CollectorConfig, RunningCollector};
 use cablewatch_proto::wire::{
-    Batch, Direction, IntervalStats, OpticalChannelSamples, Payload,
+    AckStatus, Batch, Direction, IntervalStats, OpticalChannelSamples, Payload,
     v1::telemetry_ingest_client::TelemetryIngestClient,
 };
+use tokio_stream::StreamExt as _;
 use tonic::transport::Channel;
 
 pub const TOPOLOGY: &str = r#"
@@ -191,4 +193,61 @@ fn read(glob: &Path) -> polars::prelude::DataFrame {
     .unwrap()
     .collect()
     .unwrap()
+}
+
+/// Streams batches `seqs` of `rows` rows each as fast as the collector reads them, until every one
+/// is acknowledged or the stream ends (collector killed or shutting down). Returns the ledger: the
+/// sequences acknowledged as stored, and the highest sequence sent.
+pub async fn stream_ledger(url: String, seqs: std::ops::Range<u64>, rows: usize) -> (Vec<u64>, Option<u64>) {
+    let Ok(mut client) = TelemetryIngestClient::connect(url).await else {
+        return (Vec::new(), None);
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let Ok(response) = client
+        .stream_batches(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+    else {
+        return (Vec::new(), None);
+    };
+    let mut acks = response.into_inner();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
+    let sender = {
+        let sent = std::sync::Arc::clone(&sent);
+        tokio::spawn(async move {
+            for seq in seqs {
+                if tx.send(optical_batch(seq, rows)).await.is_err() {
+                    break;
+                }
+                sent.store(seq, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+    };
+    let mut acked = Vec::new();
+    while let Some(Ok(ack)) = acks.next().await {
+        if ack.status() == AckStatus::Accepted {
+            acked.push(ack.sequence);
+        }
+    }
+    sender.abort();
+    let last = sent.load(std::sync::atomic::Ordering::SeqCst);
+    (acked, (last != u64::MAX).then_some(last))
+}
+
+/// Stored rows per batch sequence of [`optical_batch`]es of `rows` rows (their times identify them).
+pub fn rows_per_sequence(
+    df: &polars::prelude::DataFrame,
+    rows: usize,
+) -> std::collections::BTreeMap<u64, usize> {
+    use polars::prelude::*;
+    let times = df
+        .column(cablewatch_proto::tables::col::TIME)
+        .unwrap()
+        .cast(&DataType::Int64)
+        .unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for t in times.i64().unwrap().into_no_null_iter() {
+        let seq = ((t - T0) / 1_000_000_000) as u64 / rows as u64;
+        *out.entry(seq).or_default() += 1;
+    }
+    out
 }
