@@ -11,6 +11,11 @@ use cablewatch_collector::{
 use cablewatch_proto::{StationId, topology::Topology};
 use clap::{Parser, Subcommand};
 
+/// mimalloc: with glibc malloc a quarter of ingest CPU went to the kernel zeroing pages that were
+/// returned and faulted in again around every batch (`benches/README.md`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Receives landing-station telemetry over gRPC and stores it durably as Parquet.
 ///
 /// Settings come from flags, then environment variables, then `--config FILE`, then defaults.

@@ -23,14 +23,16 @@ use arrow::{
 };
 use parquet::{
     arrow::ArrowWriter,
+    basic::Encoding,
     basic::{Compression, ZstdLevel},
     errors::ParquetError,
     file::{metadata::SortingColumn, properties::WriterProperties},
+    schema::types::ColumnPath,
 };
 
 use crate::{
     CableId, layout,
-    tables::{self, Table},
+    tables::{self, ColumnType, Table},
     time,
     wire::{
         Direction, IntervalStats, LatencyKind, LatencySamples, LineMonitoringSamples, OpticalChannelSamples,
@@ -190,14 +192,28 @@ fn finish(table: &'static Table, columns: Vec<ArrayRef>) -> Result<RecordBatch> 
     })
 }
 
+/// Sorts `idx` by `key(i)`, then `i`. The keys are computed once into a flat vector and sorted
+/// there: comparing through the index fetched four columns per comparison from all over memory,
+/// which made sorting a seventh of a checkpoint.
+fn sort_by_cached_key<K: Ord + Copy>(idx: &mut [usize], key: impl Fn(usize) -> K) {
+    let mut keyed: Vec<(K, usize)> = idx.iter().map(|&i| (key(i), i)).collect();
+    keyed.sort_unstable();
+    for (slot, (_, i)) in idx.iter_mut().zip(keyed) {
+        *slot = i;
+    }
+}
+
+/// An order-preserving packing of a direction and two unsigned keys.
+fn pack_key(direction: i32, a: u32, b: u32) -> u128 {
+    let d = (direction as u32) ^ 0x8000_0000;
+    (u128::from(d) << 64) | (u128::from(a) << 32) | u128::from(b)
+}
+
 fn optical(p: &OpticalChannelSamples, idx: &mut [usize]) -> Result<RecordBatch> {
-    idx.sort_unstable_by_key(|&i| {
+    sort_by_cached_key(idx, |i| {
         (
-            p.direction[i],
-            p.fiber_pair[i],
-            p.channel[i],
+            pack_key(p.direction[i], p.fiber_pair[i], p.channel[i]),
             p.time_unix_ns[i],
-            i,
         )
     });
     let mut cols = vec![
@@ -214,13 +230,10 @@ fn optical(p: &OpticalChannelSamples, idx: &mut [usize]) -> Result<RecordBatch> 
 }
 
 fn line_monitoring(p: &LineMonitoringSamples, idx: &mut [usize]) -> Result<RecordBatch> {
-    idx.sort_unstable_by_key(|&i| {
+    sort_by_cached_key(idx, |i| {
         (
-            p.direction[i],
-            p.fiber_pair[i],
-            p.repeater[i],
+            pack_key(p.direction[i], p.fiber_pair[i], p.repeater[i]),
             p.time_unix_ns[i],
-            i,
         )
     });
     let cols = vec![
@@ -277,7 +290,8 @@ fn latency(p: &LatencySamples, idx: &mut [usize]) -> Result<RecordBatch> {
 /// Parquet writer settings for the stored tables.
 #[derive(Debug, Clone, Copy)]
 pub struct ParquetOptions {
-    /// zstd level; default 3, which compresses telemetry well at a small CPU cost.
+    /// zstd level; default 1: on simulated telemetry level 3 made files 1 % smaller for a quarter
+    /// more checkpoint CPU.
     pub zstd_level: i32,
     /// Largest row group; default 1,048,576 rows.
     pub max_row_group_rows: usize,
@@ -286,7 +300,7 @@ pub struct ParquetOptions {
 impl Default for ParquetOptions {
     fn default() -> Self {
         Self {
-            zstd_level: 3,
+            zstd_level: 1,
             max_row_group_rows: 1 << 20,
         }
     }
@@ -375,10 +389,56 @@ fn writer_properties(table: &Table, options: ParquetOptions) -> WriterProperties
             nulls_first: false,
         })
         .collect();
-    WriterProperties::builder()
+    let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_max_row_group_row_count(Some(options.max_row_group_rows))
         .set_sorting_columns(Some(sorting))
-        .set_created_by(format!("cablewatch {}", env!("CARGO_PKG_VERSION")))
-        .build()
+        .set_created_by(format!("cablewatch {}", env!("CARGO_PKG_VERSION")));
+    // Measurements are nearly all distinct: a dictionary costs a hash per value (it was the largest
+    // single cost of a checkpoint) and saves nothing. Floats are stored byte-stream-split, which
+    // groups exponent and mantissa bytes so zstd compresses them; times delta-encoded. Keys
+    // (fiber pair, channel, repeater, direction, ids) keep dictionaries.
+    for column in table.columns {
+        let path = ColumnPath::from(column.name);
+        let encoding = match column.ty {
+            ColumnType::Float32 | ColumnType::Float64 => Some(Encoding::BYTE_STREAM_SPLIT),
+            ColumnType::TimestampNsUtc | ColumnType::Int64 => Some(Encoding::DELTA_BINARY_PACKED),
+            _ => None,
+        };
+        if let Some(encoding) = encoding {
+            builder = builder
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path, encoding);
+        }
+    }
+    builder.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cached-key sort gives the order of the plain tuple sort, for any signed direction and
+    /// unsigned keys, ties broken by row.
+    #[test]
+    fn cached_key_sort_matches_the_plain_tuple_sort() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for n in [0, 1, 2, 17, 1000] {
+            let dir: Vec<i32> = (0..n).map(|_| (next() % 5) as i32 - 2).collect();
+            let a: Vec<u32> = (0..n).map(|_| [0, 1, u32::MAX][(next() % 3) as usize]).collect();
+            let b: Vec<u32> = (0..n).map(|_| (next() % 4) as u32 * 0x4000_0000).collect();
+            let t: Vec<i64> = (0..n).map(|_| (next() % 7) as i64 - 3).collect();
+            let mut fast: Vec<usize> = (0..n).rev().collect();
+            sort_by_cached_key(&mut fast, |i| (pack_key(dir[i], a[i], b[i]), t[i]));
+            let mut plain: Vec<usize> = (0..n).collect();
+            plain.sort_by_key(|&i| (dir[i], a[i], b[i], t[i], i));
+            assert_eq!(fast, plain, "n = {n}");
+        }
+    }
 }
