@@ -203,15 +203,18 @@ async fn main() -> anyhow::Result<()> {
         );
         let certs = write_dev_certs(&out, &stations, &hosts)?;
         let mut report = format!(
-            "Wrote development certificates to {}:\n  CA          {}\n  collector   {} {}\n",
+            "Wrote development certificates to {}:\n  {:<14} {}\n  {:<14} {} {}\n",
             out.display(),
+            "CA",
             certs.ca.display(),
+            "collector",
             certs.collector.0.display(),
             certs.collector.1.display()
         );
         for (station, (name, cert, key)) in &certs.stations {
             report.push_str(&format!(
-                "  {station:<11} {} {} (identity {name})\n",
+                "  {:<14} {} {} (identity {name})\n",
+                station.as_str(),
                 cert.display(),
                 key.display()
             ));

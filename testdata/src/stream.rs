@@ -185,7 +185,14 @@ pub async fn stream_station(
     let mut acks = client
         .stream_batches(ReceiverStream::new(rx))
         .await
-        .map_err(|e| err(format!("opening stream: {e}")))?
+        .map_err(|e| {
+            let hint = if url.starts_with("http://") && e.message().contains("h2 protocol error") {
+                " (does the collector serve TLS? then use an https:// URL and --tls-dir)"
+            } else {
+                ""
+            };
+            err(format!("opening stream: {e}{hint}"))
+        })?
         .into_inner();
 
     let pace = options.pace;

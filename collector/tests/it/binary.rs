@@ -8,7 +8,7 @@ use cablewatch_proto::{
     wire::{AckStatus, v1::telemetry_ingest_client::TelemetryIngestClient},
 };
 
-use crate::{binary_setup, optical_batch, rows_per_sequence, stored, stream_ledger};
+use crate::{binary_setup, optical_batch, rows_per_sequence, stored, stream_ledger, wal_log_bytes};
 
 fn spawn(dir: &std::path::Path, port: u16) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_cablewatch-collector"))
@@ -50,6 +50,17 @@ async fn connect(
             }
         }
     }
+}
+
+/// SIGTERM, then a clean exit.
+async fn terminate(child: &mut std::process::Child) {
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = wait_exit(child).await;
+    assert!(status.success(), "collector exited with {status}");
 }
 
 async fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
@@ -99,21 +110,12 @@ async fn acknowledged_rows_survive_kill_9_exactly_once() {
             .into_inner();
         assert!(ack.duplicate, "batch {seq} after restart");
     }
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    assert!(wait_exit(&mut child).await.success());
+    terminate(&mut child).await;
     let df = stored(&dir.path().join("data"), &OPTICAL_CHANNEL);
     assert_eq!(df.height() as u32, ledger, "every acknowledged row exactly once");
-    let wal_segments: Vec<_> = std::fs::read_dir(dir.path().join("data/_wal"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".log") && e.metadata().unwrap().len() > 0)
-        .collect();
-    assert!(
-        wal_segments.is_empty(),
+    assert_eq!(
+        wal_log_bytes(&dir.path().join("data")),
+        0,
         "the final checkpoint leaves no records in the log"
     );
 }
@@ -159,12 +161,7 @@ async fn kill_9_during_concurrent_load_loses_no_acknowledged_batch() {
         let (acked, _) = stream_ledger(url.clone(), range.clone(), ROWS).await;
         assert_eq!(acked.len(), range.clone().count(), "resend of {range:?}");
     }
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    assert!(wait_exit(&mut child).await.success());
+    terminate(&mut child).await;
 
     let counts = rows_per_sequence(&stored(&dir.path().join("data"), &OPTICAL_CHANNEL), ROWS);
     for seq in &ledger {
@@ -185,12 +182,6 @@ async fn binary_with_relative_data_dir_stores_and_drains_on_sigterm() {
     let ack = client.send_batch(optical_batch(0, 8)).await.unwrap().into_inner();
     assert_eq!((ack.status(), ack.accepted_rows), (AckStatus::Accepted, 8));
 
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let status = wait_exit(&mut child).await;
-    assert!(status.success(), "collector exited with {status}");
+    terminate(&mut child).await;
     assert_eq!(stored(&dir.path().join("data"), &OPTICAL_CHANNEL).height(), 8);
 }

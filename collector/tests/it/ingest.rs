@@ -6,7 +6,7 @@ use cablewatch_proto::{
 use tokio_stream::StreamExt;
 use tonic::Code;
 
-use crate::{Harness, optical_batch, rows_per_sequence, stored, stream_ledger};
+use crate::{Harness, optical_batch, rows_per_sequence, stored, stream_ledger, wal_log_bytes};
 
 #[tokio::test]
 async fn unary_batch_is_stored_and_reads_back_with_polars() {
@@ -437,13 +437,11 @@ async fn shutdown_drains_in_flight_batches_and_ends_idle_streams() {
         );
     }
     assert!(counts.values().all(|&n| n == ROWS));
-    let logged: u64 = std::fs::read_dir(h.data().join("_wal"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
-        .map(|e| e.metadata().unwrap().len())
-        .sum();
-    assert_eq!(logged, 0, "the final checkpoint leaves the log empty");
+    assert_eq!(
+        wal_log_bytes(&h.data()),
+        0,
+        "the final checkpoint leaves the log empty"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

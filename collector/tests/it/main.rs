@@ -251,3 +251,13 @@ pub fn rows_per_sequence(
     }
     out
 }
+
+/// Bytes of write-ahead log segments under `data` (0 once a final checkpoint has run).
+pub fn wal_log_bytes(data: &Path) -> u64 {
+    std::fs::read_dir(data.join("_wal"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
