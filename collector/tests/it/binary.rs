@@ -30,7 +30,13 @@ fn spawn(dir: &std::path::Path, port: u16) -> std::process::Child {
             "127.0.0.1:0",
         ])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("collector.log"))
+                .unwrap(),
+        )
         .spawn()
         .unwrap()
 }
@@ -170,6 +176,67 @@ async fn kill_9_during_concurrent_load_loses_no_acknowledged_batch() {
     let resent: usize = sent.iter().map(|r| r.clone().count()).sum();
     assert_eq!(counts.len(), resent, "every resent batch stored");
     assert!(counts.values().all(|&n| n == ROWS), "no batch stored twice");
+}
+
+/// A log segment damaged on disk while the collector was down (a flipped byte in one record, garbage
+/// appended): the collector still starts, quarantines the segment (the original kept for
+/// inspection) and says so in its log, keeps every intact record, and the batch whose record was
+/// lost is stored when the station resends it, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupted_and_torn_log_is_quarantined_and_the_rest_recovered() {
+    const ROWS: usize = 50;
+    let (dir, port) = binary_setup();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut child = spawn(dir.path(), port);
+    let mut client = connect(&url, &mut child).await;
+    for seq in 0..5 {
+        let ack = client
+            .send_batch(optical_batch(seq, ROWS))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(ack.status(), AckStatus::Accepted);
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let wal = dir.path().join("data/_wal");
+    let segment = std::fs::read_dir(&wal)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "log") && p.metadata().unwrap().len() > 0)
+        .expect("the acknowledged batches are in a log segment");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    bytes.extend_from_slice(&[0xab; 100]);
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let mut child = spawn(dir.path(), port);
+    let mut client = connect(&url, &mut child).await;
+    let mut resent_stored = 0;
+    for seq in 0..5 {
+        let ack = client
+            .send_batch(optical_batch(seq, ROWS))
+            .await
+            .unwrap()
+            .into_inner();
+        resent_stored += u32::from(!ack.duplicate);
+    }
+    assert_eq!(
+        resent_stored, 1,
+        "exactly the batch of the damaged record is stored again"
+    );
+    terminate(&mut child).await;
+
+    let quarantined = std::fs::read_dir(wal.join("quarantine")).unwrap().count();
+    assert_eq!(quarantined, 1, "the damaged segment is kept in quarantine");
+    let log = std::fs::read_to_string(dir.path().join("collector.log")).unwrap();
+    assert!(log.contains("quarantine"), "the log says so:\n{log}");
+    let counts = rows_per_sequence(&stored(&dir.path().join("data"), &OPTICAL_CHANNEL), ROWS);
+    assert_eq!(counts.len(), 5);
+    assert!(counts.values().all(|&n| n == ROWS), "{counts:?}");
 }
 
 /// Regression: a relative `--data-dir` (as in the README) failed creating partition directories,
