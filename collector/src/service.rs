@@ -205,7 +205,9 @@ impl Ingest {
         let station_id = station;
         let bytes = batch.encoded_len() as u64;
         let _in_flight = self.admission.reserve(bytes)?;
-        if self.persist && !self.store.is_duplicate(station_id.as_str(), epoch, sequence)? {
+        // A retry of a stored batch is answered, not budgeted: it adds nothing.
+        let budgeted = self.persist && !self.store.is_duplicate(station_id.as_str(), epoch, sequence)?;
+        if budgeted {
             self.admission.check_disk(bytes, self.store.data_bytes())?;
         }
         let this = Arc::clone(self);
@@ -225,15 +227,12 @@ impl Ingest {
         })
         .await
         .map_err(|e| CollectorError::Task(e.to_string()))?;
-        let buffered = self.store.buffered_rows()?;
-        if self.persist
-            && buffered + verdict.accepted.len() > self.admission.limits().max_buffered_rows
-            && !self.store.is_duplicate(station_id.as_str(), epoch, sequence)?
-        {
-            self.flush.notify_one();
+        if budgeted {
+            let buffered = self.store.buffered_rows()?;
             self.admission
                 .check_buffered(buffered, verdict.accepted.len())
                 .inspect_err(|_| {
+                    self.flush.notify_one();
                     warn!(station = %station_id, sequence, buffered, "Buffer budget full: asked the station to retry.");
                 })?;
         }

@@ -58,6 +58,19 @@ async fn connect(
     }
 }
 
+/// Sends batch `seq` of `rows` rows and returns its acknowledgement.
+async fn send(
+    client: &mut TelemetryIngestClient<tonic::transport::Channel>,
+    seq: u64,
+    rows: usize,
+) -> cablewatch_proto::wire::BatchAck {
+    client
+        .send_batch(optical_batch(seq, rows))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 /// SIGTERM, then a clean exit.
 async fn terminate(child: &mut std::process::Child) {
     let term = Command::new("kill")
@@ -90,11 +103,7 @@ async fn acknowledged_rows_survive_kill_9_exactly_once() {
     let mut client = connect(&url, &mut child).await;
     let mut ledger = 0u32;
     for seq in 0..20 {
-        let ack = client
-            .send_batch(optical_batch(seq, 50))
-            .await
-            .unwrap()
-            .into_inner();
+        let ack = send(&mut client, seq, 50).await;
         assert_eq!(ack.status(), AckStatus::Accepted);
         ledger += ack.accepted_rows;
     }
@@ -109,11 +118,7 @@ async fn acknowledged_rows_survive_kill_9_exactly_once() {
     let mut client = connect(&url, &mut child).await;
     // The station resends the last batches it is unsure of: acknowledged again, not stored again.
     for seq in 15..20 {
-        let ack = client
-            .send_batch(optical_batch(seq, 50))
-            .await
-            .unwrap()
-            .into_inner();
+        let ack = send(&mut client, seq, 50).await;
         assert!(ack.duplicate, "batch {seq} after restart");
     }
     terminate(&mut child).await;
@@ -190,11 +195,7 @@ async fn corrupted_and_torn_log_is_quarantined_and_the_rest_recovered() {
     let mut child = spawn(dir.path(), port);
     let mut client = connect(&url, &mut child).await;
     for seq in 0..5 {
-        let ack = client
-            .send_batch(optical_batch(seq, ROWS))
-            .await
-            .unwrap()
-            .into_inner();
+        let ack = send(&mut client, seq, ROWS).await;
         assert_eq!(ack.status(), AckStatus::Accepted);
     }
     child.kill().unwrap();
@@ -217,11 +218,7 @@ async fn corrupted_and_torn_log_is_quarantined_and_the_rest_recovered() {
     let mut client = connect(&url, &mut child).await;
     let mut resent_stored = 0;
     for seq in 0..5 {
-        let ack = client
-            .send_batch(optical_batch(seq, ROWS))
-            .await
-            .unwrap()
-            .into_inner();
+        let ack = send(&mut client, seq, ROWS).await;
         resent_stored += u32::from(!ack.duplicate);
     }
     assert_eq!(
