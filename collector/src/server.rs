@@ -13,10 +13,10 @@ use tokio::{
     sync::{Notify, oneshot, watch},
     task::JoinHandle,
 };
-use tokio_stream::wrappers::TcpListenerStream;
 use tracing::{error, info};
 
 use cablewatch_proto::wire::{FILE_DESCRIPTOR_SET, v1::telemetry_ingest_server::TelemetryIngestServer};
+use tonic::transport::server::TcpIncoming;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
@@ -186,7 +186,10 @@ pub async fn start(config: CollectorConfig) -> Result<RunningCollector> {
             .add_service(health_service)
             .add_service(reflection)
             .add_service(service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            // Our own listener (bound before serving, to report the port), so tonic's default
+            // TCP_NODELAY must be set here: without it Nagle's algorithm holds back acks and flow
+            // control updates behind the peer's delayed ACKs and streams stall.
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async {
                 let _ = stopped.await;
             })
             .await
