@@ -37,6 +37,12 @@ async fn run(streams: Vec<StationStream>, persist: bool, topology: &std::path::P
     let mut config = CollectorConfig::loopback(dir.path().join("data"));
     config.topology = Some(topology.to_owned());
     config.persist = persist;
+    if let Some(level) = std::env::var("CABLEWATCH_BENCH_ZSTD_LEVEL")
+        .ok()
+        .and_then(|l| l.parse().ok())
+    {
+        config.parquet.zstd_level = level;
+    }
     let collector = cablewatch_collector::start(config).await.unwrap();
     let options = StreamOptions {
         window: 32,
@@ -46,10 +52,32 @@ async fn run(streams: Vec<StationStream>, persist: bool, topology: &std::path::P
     let reports = stream_all(&collector.url(), streams, options).await.unwrap();
     let secs = started.elapsed().as_secs_f64();
     collector.shutdown().await.unwrap();
+    let parquet_mb = parquet_bytes(dir.path()) as f64 / 1e6;
+    if persist {
+        println!("{:>42}: {parquet_mb:.0} MB of Parquet", "stored");
+    }
     (reports.iter().map(|r| r.accepted_rows).sum(), secs)
 }
 
+/// Bytes of the `.parquet` files under `dir`.
+fn parquet_bytes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                total += entry.metadata().map_or(0, |m| m.len());
+            }
+        }
+    }
+    total
+}
+
 fn main() {
+    cablewatch_collector::alloc::tune_allocator();
     // Only optical rows: they are the volume; one day of the large scenario (1-minute samples).
     let scenario = Scenario::load("large").unwrap();
     let sim = Simulation::new(&scenario, 1).unwrap();

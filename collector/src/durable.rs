@@ -97,26 +97,10 @@ pub enum Appended {
 
 #[derive(Debug, Default)]
 struct Buffers {
-    /// Accepted rows by (table name, cable), as received; merged at checkpoint time so that the
-    /// acknowledgement path copies nothing it does not have to.
+    /// Accepted rows by (table name, cable), as received. A checkpoint gathers each key's parts
+    /// straight into sorted Arrow arrays, so rows are copied once, from the wire batch to the array.
     payloads: BTreeMap<(&'static str, String), Vec<Payload>>,
     rows: usize,
-}
-
-impl Buffers {
-    /// Merges each key's parts into one payload (one sorted file per table, cable and day), moving
-    /// the first part instead of copying it.
-    fn merge_parts(&mut self) {
-        for parts in self.payloads.values_mut() {
-            let mut all = std::mem::take(parts).into_iter();
-            if let Some(mut merged) = all.next() {
-                for part in all {
-                    merged.append(&part);
-                }
-                parts.push(merged);
-            }
-        }
-    }
 }
 
 /// What a checkpoint wrote.
@@ -317,8 +301,7 @@ impl DurableStore {
         let config = self.config.clone();
         let rows = taken.rows;
         let (taken, written) = tokio::task::spawn_blocking(move || {
-            let mut taken = taken;
-            let written = write_checkpoint(&config, cut, &mut taken, &dedup);
+            let written = write_checkpoint(&config, cut, &taken, &dedup);
             (taken, written)
         })
         .await
@@ -350,8 +333,12 @@ fn wal_record(batch: &Batch, accepted: &[usize]) -> Vec<u8> {
         .iter()
         .map(|&i| u32::try_from(i).unwrap_or(u32::MAX))
         .collect();
-    let mut buf = Vec::with_capacity(batch.encoded_len() + 16 + 5 * accepted.len());
-    prost::encoding::message::encode(1, batch, &mut buf);
+    let len = batch.encoded_len();
+    let mut buf = Vec::with_capacity(len + 16 + 5 * accepted.len());
+    // `message::encode(1, batch, ..)`, with the body written into a pre-sized slice.
+    prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut buf);
+    prost::encoding::encode_varint(len as u64, &mut buf);
+    cablewatch_proto::codec::append_encoded(batch, &mut buf);
     prost::encoding::uint32::encode_packed(2, &accepted, &mut buf);
     buf
 }
@@ -373,10 +360,9 @@ fn buffer(buffers: &mut Buffers, payload: Payload, accepted: &[usize]) {
 fn write_checkpoint(
     config: &DurableConfig,
     cut: u64,
-    taken: &mut Buffers,
+    taken: &Buffers,
     dedup: &Dedup,
 ) -> Result<(usize, u64)> {
-    taken.merge_parts();
     let mut written = Vec::new();
     let result = write_parts(config, cut, taken, &mut written)
         .and_then(|()| write_checkpoint_file(config, cut, dedup));
@@ -415,14 +401,14 @@ fn parquet_bytes_under(dir: &Path) -> u64 {
 fn write_parts(config: &DurableConfig, cut: u64, taken: &Buffers, written: &mut Vec<PathBuf>) -> Result<()> {
     let stem = format!("{PART_PREFIX}{cut:020}");
     for ((table, cable), parts) in &taken.payloads {
-        let Some(payload) = parts.first() else {
+        if parts.is_empty() {
             continue;
-        };
+        }
         let table =
             tables::by_name(table).ok_or_else(|| CollectorError::Task(format!("no table {table}")))?;
         let cable = CableId::try_new(cable.as_str())
             .map_err(|_| CollectorError::UnknownCable { cable: cable.clone() })?;
-        for day in store::to_record_batches(payload, None)? {
+        for day in store::parts_to_record_batches(parts)? {
             written.push(store::write_part(
                 &config.data_dir,
                 table,

@@ -11,6 +11,7 @@
 //! ```
 
 pub mod admin;
+pub mod alloc;
 pub mod config;
 pub mod dedup;
 pub mod durable;

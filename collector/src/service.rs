@@ -210,23 +210,16 @@ impl Ingest {
         if budgeted {
             self.admission.check_disk(bytes, self.store.data_bytes())?;
         }
-        let this = Arc::clone(self);
-        let (verdict, batch) = tokio::task::spawn_blocking(move || {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + MAX_FUTURE_SKEW;
-            let rules = Rules {
-                topology: this.topology.as_ref(),
-                min_time_ns: MIN_TIME_NS,
-                max_time_ns: i64::try_from(now.as_nanos()).unwrap_or(i64::MAX),
-            };
-            let cable_def = this.topology.as_ref().and_then(|t| t.cable(cable.as_str()));
-            let verdict = batch
-                .payload()
-                .map(|payload| validate::validate(payload, cable_def, &rules, rows))
-                .unwrap_or_default();
-            (verdict, batch)
-        })
-        .await
-        .map_err(|e| CollectorError::Task(e.to_string()))?;
+        // Inline, not on the blocking pool: checking a 1,000-row batch column by column takes
+        // microseconds, less than handing it to another thread and back.
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + MAX_FUTURE_SKEW;
+        let rules = Rules {
+            topology: self.topology.as_ref(),
+            min_time_ns: MIN_TIME_NS,
+            max_time_ns: i64::try_from(now.as_nanos()).unwrap_or(i64::MAX),
+        };
+        let cable_def = self.topology.as_ref().and_then(|t| t.cable(cable.as_str()));
+        let verdict = validate::validate(payload, cable_def, &rules, rows);
         if budgeted {
             let buffered = self.store.buffered_rows()?;
             self.admission

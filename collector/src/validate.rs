@@ -84,9 +84,37 @@ fn fail(field: impl Into<String>, reason: impl Into<String>) -> RowResult {
 }
 
 /// Validates every row of `payload`. The batch's shape must already have been checked.
+///
+/// Optical batches (the volume) are first checked column by column, in loops the compiler
+/// vectorises; only rows that fail there go through the row-by-row checks, which decide and name
+/// the failure. Both apply the same rules (a test holds them to the same verdicts).
 pub fn validate(payload: &Payload, cable: Option<&Cable>, rules: &Rules<'_>, rows: usize) -> Verdict {
-    let mut verdict = Verdict::default();
+    match payload {
+        Payload::Optical(p) => {
+            let suspects = optical_suspects(p, cable, rules, rows);
+            validate_rows(payload, cable, rules, rows, |row| suspects[row])
+        }
+        _ => validate_rows(payload, cable, rules, rows, |_| true),
+    }
+}
+
+/// Row-by-row validation of the rows `check(row)` selects; the others are accepted.
+fn validate_rows(
+    payload: &Payload,
+    cable: Option<&Cable>,
+    rules: &Rules<'_>,
+    rows: usize,
+    check: impl Fn(usize) -> bool,
+) -> Verdict {
+    let mut verdict = Verdict {
+        accepted: Vec::with_capacity(rows),
+        ..Verdict::default()
+    };
     for row in 0..rows {
+        if !check(row) {
+            verdict.accepted.push(row);
+            continue;
+        }
         let result = match payload {
             Payload::Optical(p) => optical_row(p, cable, rules, row),
             Payload::LineMonitoring(p) => lm_row(p, cable, rules, row),
@@ -107,6 +135,43 @@ pub fn validate(payload: &Payload, cable: Option<&Cable>, rules: &Rules<'_>, row
         }
     }
     verdict
+}
+
+/// Marks every row that breaks one of [`optical_row`]'s rules, column by column. The ranges are
+/// finite, so `lo <= v && v <= hi` also fails NaN and infinities.
+fn optical_suspects(
+    p: &OpticalChannelSamples,
+    cable: Option<&Cable>,
+    rules: &Rules<'_>,
+    rows: usize,
+) -> Vec<bool> {
+    fn mark<T: Copy>(bad: &mut [bool], values: &[T], ok: impl Fn(T) -> bool) {
+        for (b, &v) in bad.iter_mut().zip(values) {
+            *b |= !ok(v);
+        }
+    }
+    let mut bad = vec![false; rows];
+    let (t0, t1) = (rules.min_time_ns, rules.max_time_ns);
+    mark(&mut bad, &p.time_unix_ns, |t| t0 <= t && t <= t1);
+    let pairs = cable.map_or(32, |c| c.fiber_pairs);
+    mark(&mut bad, &p.fiber_pair, |fp| 1 <= fp && fp <= pairs);
+    let (a, b) = (Direction::AToB as i32, Direction::BToA as i32);
+    mark(&mut bad, &p.direction, |d| d == a || d == b);
+    let channels = cable.map_or(400, |c| c.channel_plan.channels);
+    mark(&mut bad, &p.channel, |ch| 1 <= ch && ch <= channels);
+    for ((_, stats), (lo, hi)) in p.stats().into_iter().zip(OPTICAL_RANGES) {
+        let Some(s) = stats else {
+            bad.iter_mut().for_each(|b| *b = true);
+            continue;
+        };
+        mark(&mut bad, &s.avg, |v| lo <= v && v <= hi);
+        if s.has_min_max() {
+            for (((b, &avg), &min), &max) in bad.iter_mut().zip(&s.avg).zip(&s.min).zip(&s.max) {
+                *b |= !(lo <= min && max <= hi && min <= avg && avg <= max);
+            }
+        }
+    }
+    bad
 }
 
 fn common(rules: &Rules<'_>, cable: Option<&Cable>, t: i64, fiber_pair: u32, direction: i32) -> RowResult {
@@ -237,4 +302,131 @@ fn latency_row(p: &LatencySamples, cable: Option<&Cable>, rules: &Rules<'_>, row
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cablewatch_proto::wire::IntervalStats;
+
+    /// A batch with values inside and outside every rule, including NaN and infinities.
+    fn messy(rows: usize, seed: u64) -> OpticalChannelSamples {
+        let mut state = seed | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut pick = |good: f32, bad: &[f32]| {
+            let r = next() % 120;
+            if (r as usize) < bad.len() {
+                bad[r as usize]
+            } else {
+                good + (r as f32 - 60.0) * 0.004
+            }
+        };
+        let mut stats = |i: usize, with_min_max: bool| {
+            let (lo, hi) = OPTICAL_RANGES[i];
+            let good = lo + (hi - lo) * 0.3;
+            // Out of range, NaN, infinities, and both bounds exactly (allowed).
+            let wild = [
+                f32::NAN,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                lo - 1.0,
+                hi + 1.0,
+                lo,
+                hi,
+                lo,
+                hi,
+            ];
+            let avg: Vec<f32> = (0..rows).map(|_| pick(good, &wild)).collect();
+            let (min, max) = if with_min_max {
+                // Spread a hundredth of the range; sometimes none, inverted, NaN or infinite.
+                let d = (hi - lo) * 0.01;
+                (
+                    avg.iter()
+                        .map(|a| a - d * pick(1.0, &[-1.0, f32::NAN, 0.0, 0.0]))
+                        .collect(),
+                    avg.iter()
+                        .map(|a| a + d * pick(1.0, &[-1.0, f32::INFINITY, 0.0, 0.0]))
+                        .collect(),
+                )
+            } else {
+                (vec![], vec![])
+            };
+            Some(IntervalStats { avg, min, max })
+        };
+        let p = OpticalChannelSamples {
+            cable_id: "c".into(),
+            interval_ns: 60_000_000_000,
+            time_unix_ns: vec![],
+            fiber_pair: vec![],
+            direction: vec![],
+            channel: vec![],
+            rx_power_dbm: stats(0, true),
+            tx_power_dbm: stats(1, false),
+            osnr_db: stats(2, true),
+            pre_fec_ber: stats(3, true),
+            q_db: stats(4, true),
+            cd_ps_nm: stats(5, true),
+            dgd_ps: stats(6, true),
+            pdl_db: stats(7, true),
+            sop_roc_krad_s: stats(8, true),
+        };
+        let mut next2 = {
+            let mut st = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            move || {
+                st ^= st << 13;
+                st ^= st >> 7;
+                st ^= st << 17;
+                st
+            }
+        };
+        OpticalChannelSamples {
+            time_unix_ns: (0..rows)
+                .map(|_| [1_000, 5_000, 9_999, 10_000, 3_000, 10_001, -1, 999][(next2() % 8) as usize])
+                .collect(),
+            fiber_pair: (0..rows).map(|_| (next2() % 34) as u32).collect(),
+            direction: (0..rows)
+                .map(|_| [1, 2, 1, 2, 1, 2, 0, 3][(next2() % 8) as usize])
+                .collect(),
+            channel: (0..rows)
+                .map(|_| [0, 1, 48, 96, 400, 401, 7, 9][(next2() % 8) as usize])
+                .collect(),
+            ..p
+        }
+    }
+
+    #[test]
+    fn column_checks_give_the_row_by_row_verdict() {
+        let rules = Rules {
+            topology: None,
+            min_time_ns: 1_000,
+            max_time_ns: 10_000,
+        };
+        let mut rejected = 0;
+        for seed in 1..40 {
+            let rows = (seed as usize * 7) % 300;
+            let o = messy(rows, seed);
+            let suspects = optical_suspects(&o, None, &rules, rows)
+                .iter()
+                .filter(|&&b| b)
+                .count();
+            let p = Payload::Optical(o);
+            let fast = validate(&p, None, &rules, rows);
+            let slow = validate_rows(&p, None, &rules, rows, |_| true);
+            assert_eq!(fast, slow, "seed {seed}");
+            assert_eq!(
+                suspects, slow.rejected,
+                "seed {seed}: the column checks flag exactly the failures"
+            );
+            rejected += fast.rejected;
+        }
+        assert!(
+            rejected > 100,
+            "the batches must exercise rejection, got {rejected}"
+        );
+    }
 }

@@ -10,6 +10,7 @@
 //! [`tables`] are the one place that names columns, types and units; the collector writes through
 //! them and the analyzer checks what it reads against them.
 
+pub mod codec;
 pub mod context;
 pub mod ids;
 pub mod layout;

@@ -64,6 +64,22 @@ pub enum StoreError {
         /// The batch's row count.
         rows: usize,
     },
+    /// Parts given to one file belong to different tables or cables.
+    #[error("part {part} is {found}, expected {expected}")]
+    MixedParts {
+        /// Index of the first part that differs.
+        part: usize,
+        /// Table and cable of the first part.
+        expected: String,
+        /// Table and cable of the differing part.
+        found: String,
+    },
+    /// More parts than a row index can address.
+    #[error("{parts} parts given to one file; at most 2^32 are supported")]
+    TooManyParts {
+        /// The number of parts.
+        parts: usize,
+    },
     /// Arrow refused the arrays (a bug: the schema and the builders disagree).
     #[error("building {table} record batch: {source}")]
     Arrow {
@@ -95,7 +111,7 @@ pub enum StoreError {
 /// Result alias for this module.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// Rows of one UTC day of one batch, ready to write to that day's partition.
+/// Rows of one UTC day, ready to write to that day's partition.
 #[derive(Debug, Clone)]
 pub struct DayBatch {
     /// Epoch day (days since 1970-01-01) of every row.
@@ -108,81 +124,206 @@ pub struct DayBatch {
 /// batch per UTC day, in day order.
 pub fn to_record_batches(payload: &Payload, rows: Option<&[usize]>) -> Result<Vec<DayBatch>> {
     let n = payload.row_count()?;
-    let all: Vec<usize>;
-    let rows = match rows {
+    let at = |r: usize| (0, u32::try_from(r).unwrap_or(u32::MAX));
+    let idx: Vec<At> = match rows {
         Some(r) => {
             if let Some(&bad) = r.iter().find(|&&i| i >= n) {
                 return Err(StoreError::RowOutOfRange { row: bad, rows: n });
             }
-            r
+            r.iter().map(|&i| at(i)).collect()
         }
-        None => {
-            all = (0..n).collect();
-            &all
-        }
+        None => (0..n).map(at).collect(),
     };
-    let times = payload.times_ns();
-    let mut by_day: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
-    for &i in rows {
-        by_day.entry(time::epoch_day(times[i])).or_default().push(i);
+    build(std::slice::from_ref(payload), idx)
+}
+
+/// Converts every row of `parts` (payloads of one table and cable, such as the batches buffered
+/// between two checkpoints) into one sorted record batch per UTC day, in day order. The arrays are
+/// gathered straight from the parts: nothing is concatenated first.
+pub fn parts_to_record_batches(parts: &[Payload]) -> Result<Vec<DayBatch>> {
+    let mut idx = Vec::new();
+    for (p, part) in parts.iter().enumerate() {
+        let rows = part.row_count()?;
+        let p = u32::try_from(p).map_err(|_| StoreError::TooManyParts { parts: parts.len() })?;
+        idx.reserve(rows);
+        idx.extend((0..rows).map(|r| (p, u32::try_from(r).unwrap_or(u32::MAX))));
     }
-    by_day
-        .into_iter()
-        .map(|(day, mut idx)| {
-            let batch = match payload {
-                Payload::Optical(p) => optical(p, &mut idx)?,
-                Payload::LineMonitoring(p) => line_monitoring(p, &mut idx)?,
-                Payload::Latency(p) => latency(p, &mut idx)?,
-            };
-            Ok(DayBatch { day, batch })
+    build(parts, idx)
+}
+
+/// A row among several payloads: (part, row in the part).
+type At = (u32, u32);
+
+/// Values of one column across the parts, indexed by [`At`].
+struct Parts<'a, T>(Vec<&'a [T]>);
+
+impl<'a, T> Parts<'a, T> {
+    fn new<P>(parts: &[&'a P], column: impl Fn(&'a P) -> &'a [T]) -> Self {
+        Self(parts.iter().map(|&p| column(p)).collect())
+    }
+
+    fn get(&self, (p, r): At) -> &'a T {
+        &self.0[p as usize][r as usize]
+    }
+}
+
+impl<T: Copy> Parts<'_, T> {
+    fn gather(&self, idx: &[At]) -> Vec<T> {
+        idx.iter().map(|&at| *self.get(at)).collect()
+    }
+}
+
+/// The parts as the variant of their first part; an error names a part of another table or cable.
+fn same_kind<'a, P>(parts: &'a [Payload], pick: impl Fn(&'a Payload) -> Option<&'a P>) -> Result<Vec<&'a P>> {
+    let (table, cable) = (parts[0].table().name, parts[0].cable_id());
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            pick(p)
+                .filter(|_| p.cable_id() == cable)
+                .ok_or_else(|| StoreError::MixedParts {
+                    part: i,
+                    expected: format!("{table} of cable {cable}"),
+                    found: format!("{} of cable {}", p.table().name, p.cable_id()),
+                })
         })
         .collect()
 }
 
-fn direction_labels(dirs: &[i32], idx: &[usize]) -> Result<ArrayRef> {
+fn build(parts: &[Payload], idx: Vec<At>) -> Result<Vec<DayBatch>> {
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let times = Parts(parts.iter().map(Payload::times_ns).collect());
+    let days = split_by_day(&times, idx);
+    match &parts[0] {
+        Payload::Optical(_) => {
+            let ps = same_kind(parts, |p| match p {
+                Payload::Optical(o) => Some(o),
+                _ => None,
+            })?;
+            days.into_iter()
+                .map(|(day, mut idx)| {
+                    Ok(DayBatch {
+                        day,
+                        batch: optical(&ps, &mut idx)?,
+                    })
+                })
+                .collect()
+        }
+        Payload::LineMonitoring(_) => {
+            let ps = same_kind(parts, |p| match p {
+                Payload::LineMonitoring(o) => Some(o),
+                _ => None,
+            })?;
+            days.into_iter()
+                .map(|(day, mut idx)| {
+                    Ok(DayBatch {
+                        day,
+                        batch: line_monitoring(&ps, &mut idx)?,
+                    })
+                })
+                .collect()
+        }
+        Payload::Latency(_) => {
+            let ps = same_kind(parts, |p| match p {
+                Payload::Latency(o) => Some(o),
+                _ => None,
+            })?;
+            days.into_iter()
+                .map(|(day, mut idx)| {
+                    Ok(DayBatch {
+                        day,
+                        batch: latency(&ps, &mut idx)?,
+                    })
+                })
+                .collect()
+        }
+    }
+}
+
+/// Splits rows by UTC day, in day order; rows keep their order within a day. One day (the usual
+/// case) costs one pass and no copy.
+fn split_by_day(times: &Parts<'_, i64>, idx: Vec<At>) -> Vec<(i32, Vec<At>)> {
+    let Some(&first) = idx.first() else {
+        return Vec::new();
+    };
+    let day = |at: At| time::epoch_day(*times.get(at));
+    let first_day = day(first);
+    if idx.iter().all(|&at| day(at) == first_day) {
+        return vec![(first_day, idx)];
+    }
+    let mut by_day: BTreeMap<i32, Vec<At>> = BTreeMap::new();
+    for at in idx {
+        by_day.entry(day(at)).or_default().push(at);
+    }
+    by_day.into_iter().collect()
+}
+
+fn direction_labels(dirs: &Parts<'_, i32>, idx: &[At]) -> Result<ArrayRef> {
     let labels = idx
         .iter()
-        .map(|&i| {
-            Direction::try_from(dirs[i])
+        .map(|&at| {
+            let value = *dirs.get(at);
+            Direction::try_from(value)
                 .ok()
                 .and_then(Direction::storage_label)
                 .ok_or(StoreError::BadEnum {
                     column: tables::col::DIRECTION,
-                    row: i,
-                    value: dirs[i],
+                    row: at.1 as usize,
+                    value,
                 })
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Arc::new(StringArray::from(labels)))
 }
 
-fn times(t: &[i64], idx: &[usize]) -> ArrayRef {
-    Arc::new(TimestampNanosecondArray::from_iter_values(idx.iter().map(|&i| t[i])).with_timezone("UTC"))
+fn times(t: &Parts<'_, i64>, idx: &[At]) -> ArrayRef {
+    Arc::new(TimestampNanosecondArray::from(t.gather(idx)).with_timezone("UTC"))
 }
 
-fn u32s(v: &[u32], idx: &[usize]) -> ArrayRef {
-    Arc::new(UInt32Array::from_iter_values(idx.iter().map(|&i| v[i])))
+fn u32s(v: &Parts<'_, u32>, idx: &[At]) -> ArrayRef {
+    Arc::new(UInt32Array::from(v.gather(idx)))
 }
 
-fn f32s(v: &[f32], idx: &[usize]) -> ArrayRef {
-    Arc::new(Float32Array::from_iter_values(idx.iter().map(|&i| v[i])))
+fn f32s(v: &Parts<'_, f32>, idx: &[At]) -> ArrayRef {
+    Arc::new(Float32Array::from(v.gather(idx)))
 }
 
-fn strings(v: &[String], idx: &[usize]) -> ArrayRef {
-    Arc::new(StringArray::from_iter_values(idx.iter().map(|&i| v[i].as_str())))
+fn strings(v: &Parts<'_, String>, idx: &[At]) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(
+        idx.iter().map(|&at| v.get(at).as_str()),
+    ))
 }
 
-fn stats_columns(s: Option<&IntervalStats>, idx: &[usize], out: &mut Vec<ArrayRef>) {
-    let empty = IntervalStats::default();
-    let s = s.unwrap_or(&empty);
-    out.push(f32s(&s.avg, idx));
-    for v in [&s.min, &s.max] {
-        if v.is_empty() {
-            out.push(new_null_array(&DataType::Float32, idx.len()));
-        } else {
-            out.push(f32s(v, idx));
+/// One statistic's avg, min and max columns. A part without min/max gives nulls for its rows; a part
+/// without the statistic at all gives nulls in all three.
+fn stats_columns<'a>(
+    parts: &[&'a OpticalChannelSamples],
+    stat: impl Fn(&'a OpticalChannelSamples) -> Option<&'a IntervalStats>,
+    idx: &[At],
+    out: &mut Vec<ArrayRef>,
+) {
+    let stats: Vec<Option<&IntervalStats>> = parts.iter().map(|&p| stat(p)).collect();
+    let column = |values: fn(&IntervalStats) -> &[f32]| -> ArrayRef {
+        let complete = stats.iter().all(|s| s.is_some_and(|s| !values(s).is_empty()));
+        if complete {
+            let cols = Parts(stats.iter().map(|s| s.map_or(&[][..], values)).collect());
+            return f32s(&cols, idx);
         }
-    }
+        if stats.iter().all(|s| s.is_none_or(|s| values(s).is_empty())) {
+            return new_null_array(&DataType::Float32, idx.len());
+        }
+        Arc::new(
+            idx.iter()
+                .map(|&(p, r)| stats[p as usize].and_then(|s| values(s).get(r as usize).copied()))
+                .collect::<Float32Array>(),
+        )
+    };
+    out.push(column(|s| &s.avg));
+    out.push(column(|s| &s.min));
+    out.push(column(|s| &s.max));
 }
 
 fn finish(table: &'static Table, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
@@ -192,14 +333,14 @@ fn finish(table: &'static Table, columns: Vec<ArrayRef>) -> Result<RecordBatch> 
     })
 }
 
-/// Sorts `idx` by `key(i)`, then `i`. The keys are computed once into a flat vector and sorted
-/// there: comparing through the index fetched four columns per comparison from all over memory,
-/// which made sorting a seventh of a checkpoint.
-fn sort_by_cached_key<K: Ord + Copy>(idx: &mut [usize], key: impl Fn(usize) -> K) {
-    let mut keyed: Vec<(K, usize)> = idx.iter().map(|&i| (key(i), i)).collect();
+/// Sorts `idx` by `key(at)`, then `at` (the arrival order). The keys are computed once into a flat
+/// vector and sorted there: comparing through the index fetched four columns per comparison from all
+/// over memory, which made sorting a seventh of a checkpoint.
+fn sort_by_cached_key<K: Ord + Copy>(idx: &mut [At], key: impl Fn(At) -> K) {
+    let mut keyed: Vec<(K, At)> = idx.iter().map(|&at| (key(at), at)).collect();
     keyed.sort_unstable();
-    for (slot, (_, i)) in idx.iter_mut().zip(keyed) {
-        *slot = i;
+    for (slot, (_, at)) in idx.iter_mut().zip(keyed) {
+        *slot = at;
     }
 }
 
@@ -209,80 +350,98 @@ fn pack_key(direction: i32, a: u32, b: u32) -> u128 {
     (u128::from(d) << 64) | (u128::from(a) << 32) | u128::from(b)
 }
 
-fn optical(p: &OpticalChannelSamples, idx: &mut [usize]) -> Result<RecordBatch> {
-    sort_by_cached_key(idx, |i| {
-        (
-            pack_key(p.direction[i], p.fiber_pair[i], p.channel[i]),
-            p.time_unix_ns[i],
-        )
+fn optical(ps: &[&OpticalChannelSamples], idx: &mut [At]) -> Result<RecordBatch> {
+    let t = Parts::new(ps, |p| &p.time_unix_ns);
+    let fp = Parts::new(ps, |p| &p.fiber_pair);
+    let dir = Parts::new(ps, |p| &p.direction);
+    let ch = Parts::new(ps, |p| &p.channel);
+    sort_by_cached_key(idx, |at| {
+        (pack_key(*dir.get(at), *fp.get(at), *ch.get(at)), *t.get(at))
     });
+    let interval: Vec<i64> = ps.iter().map(|p| p.interval_ns).collect();
     let mut cols = vec![
-        times(&p.time_unix_ns, idx),
-        u32s(&p.fiber_pair, idx),
-        direction_labels(&p.direction, idx)?,
-        u32s(&p.channel, idx),
-        Arc::new(Int64Array::from_value(p.interval_ns, idx.len())) as ArrayRef,
+        times(&t, idx),
+        u32s(&fp, idx),
+        direction_labels(&dir, idx)?,
+        u32s(&ch, idx),
+        Arc::new(Int64Array::from_iter_values(
+            idx.iter().map(|&(p, _)| interval[p as usize]),
+        )) as ArrayRef,
     ];
-    for (_, stats) in p.stats() {
-        stats_columns(stats, idx, &mut cols);
-    }
+    stats_columns(ps, |p| p.rx_power_dbm.as_ref(), idx, &mut cols);
+    stats_columns(ps, |p| p.tx_power_dbm.as_ref(), idx, &mut cols);
+    stats_columns(ps, |p| p.osnr_db.as_ref(), idx, &mut cols);
+    stats_columns(ps, |p| p.pre_fec_ber.as_ref(), idx, &mut cols);
+    stats_columns(ps, |p| p.q_db.as_ref(), idx, &mut cols);
+    stats_columns(ps, |p| p.cd_ps_nm.as_ref(), idx, &mut cols);
+    stats_columns(ps, |p| p.dgd_ps.as_ref(), idx, &mut cols);
+    stats_columns(ps, |p| p.pdl_db.as_ref(), idx, &mut cols);
+    stats_columns(ps, |p| p.sop_roc_krad_s.as_ref(), idx, &mut cols);
     finish(&tables::OPTICAL_CHANNEL, cols)
 }
 
-fn line_monitoring(p: &LineMonitoringSamples, idx: &mut [usize]) -> Result<RecordBatch> {
-    sort_by_cached_key(idx, |i| {
-        (
-            pack_key(p.direction[i], p.fiber_pair[i], p.repeater[i]),
-            p.time_unix_ns[i],
-        )
+fn line_monitoring(ps: &[&LineMonitoringSamples], idx: &mut [At]) -> Result<RecordBatch> {
+    let t = Parts::new(ps, |p| &p.time_unix_ns);
+    let fp = Parts::new(ps, |p| &p.fiber_pair);
+    let dir = Parts::new(ps, |p| &p.direction);
+    let rep = Parts::new(ps, |p| &p.repeater);
+    sort_by_cached_key(idx, |at| {
+        (pack_key(*dir.get(at), *fp.get(at), *rep.get(at)), *t.get(at))
     });
     let cols = vec![
-        times(&p.time_unix_ns, idx),
-        Arc::new(UInt64Array::from_iter_values(idx.iter().map(|&i| p.sweep_id[i]))) as ArrayRef,
-        u32s(&p.fiber_pair, idx),
-        direction_labels(&p.direction, idx)?,
-        u32s(&p.repeater, idx),
-        f32s(&p.loopback_gain_db, idx),
+        times(&t, idx),
+        Arc::new(UInt64Array::from(Parts::new(ps, |p| &p.sweep_id).gather(idx))) as ArrayRef,
+        u32s(&fp, idx),
+        direction_labels(&dir, idx)?,
+        u32s(&rep, idx),
+        f32s(&Parts::new(ps, |p| &p.loopback_gain_db), idx),
     ];
     finish(&tables::LINE_MONITORING, cols)
 }
 
-fn latency(p: &LatencySamples, idx: &mut [usize]) -> Result<RecordBatch> {
+fn latency(ps: &[&LatencySamples], idx: &mut [At]) -> Result<RecordBatch> {
+    let t = Parts::new(ps, |p| &p.time_unix_ns);
+    let fp = Parts::new(ps, |p| &p.fiber_pair);
+    let dir = Parts::new(ps, |p| &p.direction);
+    let src = Parts::new(ps, |p| &p.src_station);
+    let dst = Parts::new(ps, |p| &p.dst_station);
+    let kind = Parts::new(ps, |p| &p.kind);
     idx.sort_unstable_by(|&a, &b| {
-        let key = |i: usize| {
+        let key = |at: At| {
             (
-                p.direction[i],
-                p.fiber_pair[i],
-                &p.src_station[i],
-                &p.dst_station[i],
-                p.time_unix_ns[i],
-                i,
+                *dir.get(at),
+                *fp.get(at),
+                src.get(at),
+                dst.get(at),
+                *t.get(at),
+                at,
             )
         };
         key(a).cmp(&key(b))
     });
     let kinds = idx
         .iter()
-        .map(|&i| {
-            LatencyKind::try_from(p.kind[i])
+        .map(|&at| {
+            let value = *kind.get(at);
+            LatencyKind::try_from(value)
                 .ok()
                 .and_then(LatencyKind::storage_label)
                 .ok_or(StoreError::BadEnum {
                     column: tables::col::KIND,
-                    row: i,
-                    value: p.kind[i],
+                    row: at.1 as usize,
+                    value,
                 })
         })
         .collect::<Result<Vec<_>>>()?;
     let cols = vec![
-        times(&p.time_unix_ns, idx),
-        u32s(&p.fiber_pair, idx),
-        direction_labels(&p.direction, idx)?,
-        strings(&p.src_station, idx),
-        strings(&p.dst_station, idx),
+        times(&t, idx),
+        u32s(&fp, idx),
+        direction_labels(&dir, idx)?,
+        strings(&src, idx),
+        strings(&dst, idx),
         Arc::new(StringArray::from(kinds)) as ArrayRef,
-        Arc::new(Float64Array::from_iter_values(idx.iter().map(|&i| p.delay_us[i]))) as ArrayRef,
-        strings(&p.path_id, idx),
+        Arc::new(Float64Array::from(Parts::new(ps, |p| &p.delay_us).gather(idx))) as ArrayRef,
+        strings(&Parts::new(ps, |p| &p.path_id), idx),
     ];
     finish(&tables::LATENCY, cols)
 }
@@ -434,10 +593,14 @@ mod tests {
             let a: Vec<u32> = (0..n).map(|_| [0, 1, u32::MAX][(next() % 3) as usize]).collect();
             let b: Vec<u32> = (0..n).map(|_| (next() % 4) as u32 * 0x4000_0000).collect();
             let t: Vec<i64> = (0..n).map(|_| (next() % 7) as i64 - 3).collect();
-            let mut fast: Vec<usize> = (0..n).rev().collect();
-            sort_by_cached_key(&mut fast, |i| (pack_key(dir[i], a[i], b[i]), t[i]));
+            let mut fast: Vec<At> = (0..n as u32).rev().map(|i| (0, i)).collect();
+            sort_by_cached_key(&mut fast, |(_, i)| {
+                let i = i as usize;
+                (pack_key(dir[i], a[i], b[i]), t[i])
+            });
             let mut plain: Vec<usize> = (0..n).collect();
             plain.sort_by_key(|&i| (dir[i], a[i], b[i], t[i], i));
+            let fast: Vec<usize> = fast.iter().map(|&(_, i)| i as usize).collect();
             assert_eq!(fast, plain, "n = {n}");
         }
     }

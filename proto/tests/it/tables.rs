@@ -227,3 +227,85 @@ fn selected_rows_only_are_converted() {
     let err = store::to_record_batches(&Payload::Optical(optical()), Some(&[9])).unwrap_err();
     assert!(err.to_string().contains("row 9"), "{err}");
 }
+
+/// Splits a payload into parts of the given sizes (rows in order).
+fn split(payload: &Payload, sizes: &[usize]) -> Vec<Payload> {
+    let mut start = 0;
+    sizes
+        .iter()
+        .map(|&n| {
+            let rows: Vec<usize> = (start..start + n).collect();
+            start += n;
+            payload.select(&rows)
+        })
+        .collect()
+}
+
+#[test]
+fn parts_give_the_same_batches_as_their_concatenation() {
+    for payload in [
+        Payload::Optical(optical()),
+        Payload::LineMonitoring(line_monitoring()),
+        Payload::Latency(latency()),
+    ] {
+        let n = payload.row_count().unwrap();
+        let mut doubled = payload.clone();
+        doubled.append(&payload);
+        for sizes in [vec![n, n], vec![1, n - 1, 0, n], vec![1; 2 * n]] {
+            let parts = split(&doubled, &sizes);
+            let from_parts = store::parts_to_record_batches(&parts).unwrap();
+            let whole = store::to_record_batches(&doubled, None).unwrap();
+            assert_eq!(from_parts.len(), whole.len());
+            for (a, b) in from_parts.iter().zip(&whole) {
+                assert_eq!(a.day, b.day);
+                assert_eq!(a.batch, b.batch, "{} parts of {sizes:?}", payload.table().name);
+            }
+        }
+    }
+}
+
+#[test]
+fn parts_keep_their_own_interval_and_missing_min_max_becomes_null() {
+    let first = optical();
+    let mut second = optical();
+    second.interval_ns = 60_000_000_000;
+    second.q_db.as_mut().unwrap().min.clear();
+    second.q_db.as_mut().unwrap().max.clear();
+    let days = store::parts_to_record_batches(&[Payload::Optical(first), Payload::Optical(second)]).unwrap();
+    let day0 = &days[0].batch;
+    // Day 0 holds rows 0, 1, 3 of each part: 6 rows.
+    assert_eq!(day0.num_rows(), 6);
+    let col = |name: &str| day0.column(day0.schema().index_of(name).unwrap()).clone();
+    let intervals = col("interval_ns");
+    let intervals = intervals
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap();
+    let mut seen: Vec<i64> = intervals.values().to_vec();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen, [60_000_000_000, 900_000_000_000]);
+    assert_eq!(
+        col("q_db_min").null_count(),
+        3,
+        "the second part's rows have no min"
+    );
+    assert_eq!(col("q_db_avg").null_count(), 0);
+    assert_eq!(col("pre_fec_ber_min").null_count(), 6, "neither part has min/max");
+}
+
+#[test]
+fn parts_of_different_tables_or_cables_are_refused() {
+    let mut other_cable = optical();
+    other_cable.cable_id = "c2".into();
+    for second in [
+        Payload::LineMonitoring(line_monitoring()),
+        Payload::Optical(other_cable),
+    ] {
+        let err = store::parts_to_record_batches(&[Payload::Optical(optical()), second]).unwrap_err();
+        assert!(
+            err.to_string().contains("part 1 is"),
+            "the error names the part: {err}"
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! The gRPC codec of the wire contract: plain prost messages (`application/grpc+proto`, byte for byte
+//! what tonic's stock codec sends), encoded into and decoded from contiguous byte slices.
+//!
+//! Why not tonic's `ProstCodec`: it hands prost tonic's `EncodeBuf`/`DecodeBuf`, and prost reads and
+//! writes a packed repeated field one value at a time through them. Each value then costs a
+//! `BytesMut` reserve or advance with its bookkeeping. A 1,000-row optical batch has about 30,000
+//! packed values, and in the ingest bench those per-value calls were the largest share of the
+//! transport's CPU. Here a message is decoded from the received frame as one `&[u8]` and encoded
+//! into a reused scratch slice that is then copied into the frame once: the same bytes, several times
+//! faster (`benches/README.md`).
+//!
+//! The generated client and server use this codec (`build.rs` sets `codec_path`), so every caller of
+//! the wire contract gets it without doing anything.
+
+use std::marker::PhantomData;
+
+use bytes::{Buf, BufMut};
+use prost::Message;
+use tonic::{
+    Status,
+    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
+};
+
+/// Codec for the generated services: `T` is encoded, `U` decoded.
+#[derive(Debug, Clone, Copy)]
+pub struct WireCodec<T, U>(PhantomData<(T, U)>);
+
+impl<T, U> Default for WireCodec<T, U> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<T, U> Codec for WireCodec<T, U>
+where
+    T: Message + Send + 'static,
+    U: Message + Default + Send + 'static,
+{
+    type Encode = T;
+    type Decode = U;
+    type Encoder = WireEncoder<T>;
+    type Decoder = WireDecoder<U>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        WireEncoder {
+            scratch: Vec::new(),
+            _pd: PhantomData,
+        }
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        WireDecoder(PhantomData)
+    }
+}
+
+/// Encodes `T` into a scratch buffer kept for the life of the call, then into the frame in one copy.
+#[derive(Debug)]
+pub struct WireEncoder<T> {
+    scratch: Vec<u8>,
+    _pd: PhantomData<T>,
+}
+
+impl<T: Message> Encoder for WireEncoder<T> {
+    type Item = T;
+    type Error = Status;
+
+    fn encode(&mut self, item: T, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        self.scratch.clear();
+        append_encoded(&item, &mut self.scratch);
+        dst.reserve(self.scratch.len());
+        dst.put_slice(&self.scratch);
+        Ok(())
+    }
+}
+
+/// Decodes `U` from the frame as one contiguous slice.
+#[derive(Debug)]
+pub struct WireDecoder<U>(PhantomData<U>);
+
+impl<U: Message + Default> Decoder for WireDecoder<U> {
+    type Item = U;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
+        let len = src.remaining();
+        let decoded = if src.chunk().len() >= len {
+            let message = U::decode(&src.chunk()[..len]);
+            src.advance(len);
+            message
+        } else {
+            U::decode(src.copy_to_bytes(len))
+        };
+        decoded
+            .map(Some)
+            .map_err(|e| Status::internal(format!("decoding the message failed: {e}")))
+    }
+}
+
+/// Appends the encoding of `message` (its fields, no length prefix) to `out`, writing into a
+/// pre-sized slice rather than growing `out` value by value.
+pub fn append_encoded<M: Message>(message: &M, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + message.encoded_len(), 0);
+    let mut slot = &mut out[start..];
+    // The slot is exactly `encoded_len` bytes, so encoding cannot run out of space.
+    if message.encode(&mut slot).is_err() {
+        out.truncate(start);
+        message.encode(out).unwrap_or_default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Batch, IntervalStats, OpticalChannelSamples, Payload};
+
+    fn batch(rows: usize) -> Batch {
+        let col = |v: f32| (0..rows).map(|i| v + i as f32 * 0.25).collect::<Vec<_>>();
+        let stats = |v: f32| {
+            Some(IntervalStats {
+                avg: col(v),
+                min: col(v - 1.0),
+                max: col(v + 1.0),
+            })
+        };
+        Batch {
+            station_id: "st-a".into(),
+            stream_epoch: 7,
+            sequence: 42,
+            payload: Some(Payload::Optical(OpticalChannelSamples {
+                cable_id: "cable-a".into(),
+                time_unix_ns: (0..rows as i64)
+                    .map(|i| 1_700_000_000_000_000_000 + i * 60_000_000_000)
+                    .collect(),
+                fiber_pair: vec![1; rows],
+                channel: (0..rows as u32).collect(),
+                rx_power_dbm: stats(-3.0),
+                osnr_db: stats(20.0),
+                q_db: stats(9.0),
+                ..OpticalChannelSamples::default()
+            })),
+        }
+    }
+
+    #[test]
+    fn append_encoded_writes_exactly_what_prost_writes_after_existing_bytes() {
+        for rows in [0, 1, 1000] {
+            let b = batch(rows);
+            let mut out = vec![9, 8, 7];
+            append_encoded(&b, &mut out);
+            assert_eq!(&out[..3], &[9, 8, 7]);
+            assert_eq!(out[3..], b.encode_to_vec()[..], "{rows} rows");
+            assert_eq!(Batch::decode(&out[3..]).unwrap(), b);
+        }
+    }
+}
