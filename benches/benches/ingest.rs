@@ -2,7 +2,7 @@
 //! optical batches concurrently into an in-process server, with durable acknowledgements (WAL
 //! group commit, checkpoints to Parquet) and again with persistence off (the transport ceiling).
 //!
-//! Run: `cargo bench -p cablewatch-benches --bench ingest [-- --days 1 --stations-per-cable 1]`.
+//! Run: `cargo bench -p cablewatch-benches --bench ingest [-- [--rounds N] [--durable-only | --ceiling-only]]`.
 //! Prints acknowledged samples per second, the ratio to the ceiling, and peak resident memory.
 #![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used)]
 
@@ -104,31 +104,58 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let mut rates = Vec::new();
-    // `-- --durable-only` / `-- --ceiling-only` run one half (e.g. under a profiler).
+    // `-- --durable-only` / `-- --ceiling-only` run one half (e.g. under a profiler); `-- --rounds N`
+    // repeats both (the machine's speed drifts by a fifth between minutes; the median says more).
     let args: Vec<String> = std::env::args().collect();
+    let rounds: usize = args
+        .iter()
+        .position(|a| a == "--rounds")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
     let modes = [
         ("persistence off (transport ceiling)", false),
         ("durable (WAL group commit + checkpoints)", true),
     ];
-    for (label, persist) in modes.into_iter().filter(|(_, persist)| {
-        !(args.iter().any(|a| a == "--durable-only") && !persist
-            || args.iter().any(|a| a == "--ceiling-only") && *persist)
-    }) {
-        let (acked, secs) = runtime.block_on(run(streams.clone(), persist, &topology));
-        assert_eq!(
-            acked as usize, samples,
-            "{label}: not every sample was acknowledged"
-        );
-        let rate = acked as f64 / secs;
-        rates.push(rate);
-        println!(
-            "{label:>42}: {acked} samples in {secs:.2} s = {:.0} samples/s",
-            rate
-        );
+    let modes: Vec<_> = modes
+        .into_iter()
+        .filter(|(_, persist)| {
+            !(args.iter().any(|a| a == "--durable-only") && !persist
+                || args.iter().any(|a| a == "--ceiling-only") && *persist)
+        })
+        .collect();
+    let mut rates = vec![Vec::new(); modes.len()];
+    for round in 1..=rounds {
+        let mut this_round = Vec::new();
+        for (m, &(label, persist)) in modes.iter().enumerate() {
+            if round > 1 || m > 0 {
+                // Let the previous run's writeback settle: it slows whatever runs next.
+                std::thread::sleep(std::time::Duration::from_secs(5));
+            }
+            let (acked, secs) = runtime.block_on(run(streams.clone(), persist, &topology));
+            assert_eq!(
+                acked as usize, samples,
+                "{label}: not every sample was acknowledged"
+            );
+            let rate = acked as f64 / secs;
+            rates[m].push(rate);
+            this_round.push(rate);
+            println!("{label:>42}: {acked} samples in {secs:.2} s = {rate:.0} samples/s");
+        }
+        if let [ceiling, durable] = this_round[..] {
+            println!("{:>42}: {:.2}", "durable / ceiling", durable / ceiling);
+        }
     }
-    if let [ceiling, durable] = rates[..] {
-        println!("durable / ceiling: {:.2}", durable / ceiling);
+    if rounds > 1 {
+        for ((label, _), rates) in modes.iter().zip(&mut rates) {
+            rates.sort_by(f64::total_cmp);
+            println!(
+                "{label:>42}: min {:.2} M, median {:.2} M, max {:.2} M samples/s over {rounds} rounds",
+                rates[0] / 1e6,
+                rates[rates.len() / 2] / 1e6,
+                rates[rates.len() - 1] / 1e6
+            );
+        }
     }
     println!(
         "peak resident memory of the process (simulator, clients and collector): {:.0} MB",

@@ -11,15 +11,23 @@
 //!
 //! The generated client and server use this codec (`build.rs` sets `codec_path`), so every caller of
 //! the wire contract gets it without doing anything.
+//!
+//! A station that keeps each batch until it is acknowledged (to resend it after `RETRY_LATER`)
+//! can encode it once as an [`EncodedBatch`] and stream those with [`stream_encoded_batches`]:
+//! keeping and resending then costs a reference count instead of a deep copy of the batch.
 
 use std::marker::PhantomData;
 
-use bytes::{Buf, BufMut};
+use bytes::{Buf, BufMut, Bytes};
 use prost::Message;
 use tonic::{
-    Status,
-    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
+    GrpcMethod, IntoStreamingRequest, Response, Status,
+    client::{Grpc, GrpcService},
+    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder, Streaming},
+    codegen::{Body, StdError, http},
 };
+
+use crate::wire::{Batch, BatchAck};
 
 /// Codec for the generated services: `T` is encoded, `U` decoded.
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +104,94 @@ impl<U: Message + Default> Decoder for WireDecoder<U> {
     }
 }
 
+/// A batch encoded once: cheap to keep until acknowledged and to send again.
+#[derive(Debug, Clone)]
+pub struct EncodedBatch {
+    /// The batch's sequence number, to match acknowledgements.
+    pub sequence: u64,
+    bytes: Bytes,
+}
+
+impl EncodedBatch {
+    /// Encodes `batch`.
+    pub fn new(batch: &Batch) -> Self {
+        let mut bytes = Vec::new();
+        append_encoded(batch, &mut bytes);
+        Self {
+            sequence: batch.sequence,
+            bytes: bytes.into(),
+        }
+    }
+
+    /// Encoded size, bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// True for an empty encoding (a default batch).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+/// Codec of [`stream_encoded_batches`]: sends [`EncodedBatch`]es as they are, decodes acks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EncodedBatchCodec;
+
+impl Codec for EncodedBatchCodec {
+    type Encode = EncodedBatch;
+    type Decode = BatchAck;
+    type Encoder = EncodedBatchEncoder;
+    type Decoder = WireDecoder<BatchAck>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        EncodedBatchEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        WireDecoder(PhantomData)
+    }
+}
+
+/// Copies an [`EncodedBatch`] into the frame.
+#[derive(Debug, Clone, Copy)]
+pub struct EncodedBatchEncoder;
+
+impl Encoder for EncodedBatchEncoder {
+    type Item = EncodedBatch;
+    type Error = Status;
+
+    fn encode(&mut self, item: EncodedBatch, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.reserve(item.bytes.len());
+        dst.put_slice(&item.bytes);
+        Ok(())
+    }
+}
+
+/// `TelemetryIngest.StreamBatches` with batches encoded in advance: the same call and bytes on the
+/// wire as the generated client's `stream_batches`.
+pub async fn stream_encoded_batches<T>(
+    grpc: &mut Grpc<T>,
+    batches: impl IntoStreamingRequest<Message = EncodedBatch>,
+) -> Result<Response<Streaming<BatchAck>>, Status>
+where
+    T: GrpcService<tonic::body::Body>,
+    T::Error: Into<StdError>,
+    T::ResponseBody: Body<Data = Bytes> + Send + 'static,
+    <T::ResponseBody as Body>::Error: Into<StdError> + Send,
+{
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unknown(format!("service was not ready: {}", e.into())))?;
+    let path = http::uri::PathAndQuery::from_static("/cablewatch.telemetry.v1.TelemetryIngest/StreamBatches");
+    let mut request = batches.into_streaming_request();
+    request.extensions_mut().insert(GrpcMethod::new(
+        "cablewatch.telemetry.v1.TelemetryIngest",
+        "StreamBatches",
+    ));
+    grpc.streaming(request, path, EncodedBatchCodec).await
+}
+
 /// Appends the encoding of `message` (its fields, no length prefix) to `out`, writing into a
 /// pre-sized slice rather than growing `out` value by value.
 pub fn append_encoded<M: Message>(message: &M, out: &mut Vec<u8>) {
@@ -112,7 +208,7 @@ pub fn append_encoded<M: Message>(message: &M, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Batch, IntervalStats, OpticalChannelSamples, Payload};
+    use crate::wire::{IntervalStats, OpticalChannelSamples, Payload};
 
     fn batch(rows: usize) -> Batch {
         let col = |v: f32| (0..rows).map(|i| v + i as f32 * 0.25).collect::<Vec<_>>();
@@ -152,5 +248,14 @@ mod tests {
             assert_eq!(out[3..], b.encode_to_vec()[..], "{rows} rows");
             assert_eq!(Batch::decode(&out[3..]).unwrap(), b);
         }
+    }
+
+    #[test]
+    fn an_encoded_batch_is_the_batch_s_protobuf() {
+        let b = batch(10);
+        let e = EncodedBatch::new(&b);
+        assert_eq!(e.sequence, 42);
+        assert_eq!(e.len(), b.encoded_len());
+        assert_eq!(Batch::decode(e.bytes.clone()).unwrap(), b);
     }
 }

@@ -6,8 +6,9 @@
 //! partition, and the directory fsynced, so a crash leaves either the whole file or none of it.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     fs::{self, File},
+    hash::{BuildHasherDefault, Hasher},
     io,
     path::{Path, PathBuf},
     sync::Arc,
@@ -333,14 +334,76 @@ fn finish(table: &'static Table, columns: Vec<ArrayRef>) -> Result<RecordBatch> 
     })
 }
 
-/// Sorts `idx` by `key(at)`, then `at` (the arrival order). The keys are computed once into a flat
-/// vector and sorted there: comparing through the index fetched four columns per comparison from all
-/// over memory, which made sorting a seventh of a checkpoint.
-fn sort_by_cached_key<K: Ord + Copy>(idx: &mut [At], key: impl Fn(At) -> K) {
-    let mut keyed: Vec<(K, At)> = idx.iter().map(|&at| (key(at), at)).collect();
-    keyed.sort_unstable();
-    for (slot, (_, at)) in idx.iter_mut().zip(keyed) {
-        *slot = at;
+/// Sorts `idx` by `(series(at), time(at), at)`, `at` being the arrival order.
+///
+/// Rows are bucketed by series (a few hundred per cable and checkpoint) with one hash lookup each,
+/// the buckets laid out in key order, and a bucket sorted by `(time, at)` only when it is not in that
+/// order already (stations send in time order). A comparison sort of all rows on cached keys was the
+/// largest cost of building a checkpoint's arrays before this.
+fn sort_by_series(idx: &mut [At], series: impl Fn(At) -> u128, time: impl Fn(At) -> i64) {
+    let mut ids: HashMap<u128, usize, BuildHasherDefault<SeriesHasher>> = HashMap::default();
+    let mut keys: Vec<u128> = Vec::new();
+    let mut counts: Vec<usize> = Vec::new();
+    let mut group_of: Vec<usize> = Vec::with_capacity(idx.len());
+    for &at in idx.iter() {
+        let key = series(at);
+        let g = *ids.entry(key).or_insert_with(|| {
+            keys.push(key);
+            counts.push(0);
+            keys.len() - 1
+        });
+        counts[g] += 1;
+        group_of.push(g);
+    }
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_unstable_by_key(|&g| keys[g]);
+    let mut start = vec![0; keys.len()];
+    let mut offset = 0;
+    for &g in &order {
+        start[g] = offset;
+        offset += counts[g];
+    }
+    let mut out = vec![(0, 0); idx.len()];
+    let mut fill = start.clone();
+    for (&at, &g) in idx.iter().zip(&group_of) {
+        out[fill[g]] = at;
+        fill[g] += 1;
+    }
+    for &g in &order {
+        let bucket = &mut out[start[g]..start[g] + counts[g]];
+        if !bucket.windows(2).all(|w| (time(w[0]), w[0]) < (time(w[1]), w[1])) {
+            bucket.sort_unstable_by_key(|&at| (time(at), at));
+        }
+    }
+    idx.copy_from_slice(&out);
+}
+
+/// A fast hash of a packed series key (splitmix64's finaliser); the keys are not attacker-chosen in
+/// a way that matters here: the worst case is a slower checkpoint.
+#[derive(Debug, Default)]
+struct SeriesHasher(u64);
+
+impl Hasher for SeriesHasher {
+    fn finish(&self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 30;
+        x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x ^= x >> 27;
+        x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 = (v as u64)
+            ^ ((v >> 64) as u64)
+                .rotate_left(29)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 
@@ -355,9 +418,11 @@ fn optical(ps: &[&OpticalChannelSamples], idx: &mut [At]) -> Result<RecordBatch>
     let fp = Parts::new(ps, |p| &p.fiber_pair);
     let dir = Parts::new(ps, |p| &p.direction);
     let ch = Parts::new(ps, |p| &p.channel);
-    sort_by_cached_key(idx, |at| {
-        (pack_key(*dir.get(at), *fp.get(at), *ch.get(at)), *t.get(at))
-    });
+    sort_by_series(
+        idx,
+        |at| pack_key(*dir.get(at), *fp.get(at), *ch.get(at)),
+        |at| *t.get(at),
+    );
     let interval: Vec<i64> = ps.iter().map(|p| p.interval_ns).collect();
     let mut cols = vec![
         times(&t, idx),
@@ -385,9 +450,11 @@ fn line_monitoring(ps: &[&LineMonitoringSamples], idx: &mut [At]) -> Result<Reco
     let fp = Parts::new(ps, |p| &p.fiber_pair);
     let dir = Parts::new(ps, |p| &p.direction);
     let rep = Parts::new(ps, |p| &p.repeater);
-    sort_by_cached_key(idx, |at| {
-        (pack_key(*dir.get(at), *fp.get(at), *rep.get(at)), *t.get(at))
-    });
+    sort_by_series(
+        idx,
+        |at| pack_key(*dir.get(at), *fp.get(at), *rep.get(at)),
+        |at| *t.get(at),
+    );
     let cols = vec![
         times(&t, idx),
         Arc::new(UInt64Array::from(Parts::new(ps, |p| &p.sweep_id).gather(idx))) as ArrayRef,
@@ -577,10 +644,10 @@ fn writer_properties(table: &Table, options: ParquetOptions) -> WriterProperties
 mod tests {
     use super::*;
 
-    /// The cached-key sort gives the order of the plain tuple sort, for any signed direction and
-    /// unsigned keys, ties broken by row.
+    /// The series sort gives the order of the plain tuple sort, for any signed direction and
+    /// unsigned keys, ties broken by arrival; with times in order (the fast path) and shuffled.
     #[test]
-    fn cached_key_sort_matches_the_plain_tuple_sort() {
+    fn series_sort_matches_the_plain_tuple_sort() {
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = move || {
             state ^= state << 13;
@@ -588,20 +655,41 @@ mod tests {
             state ^= state << 17;
             state
         };
-        for n in [0, 1, 2, 17, 1000] {
-            let dir: Vec<i32> = (0..n).map(|_| (next() % 5) as i32 - 2).collect();
-            let a: Vec<u32> = (0..n).map(|_| [0, 1, u32::MAX][(next() % 3) as usize]).collect();
-            let b: Vec<u32> = (0..n).map(|_| (next() % 4) as u32 * 0x4000_0000).collect();
-            let t: Vec<i64> = (0..n).map(|_| (next() % 7) as i64 - 3).collect();
-            let mut fast: Vec<At> = (0..n as u32).rev().map(|i| (0, i)).collect();
-            sort_by_cached_key(&mut fast, |(_, i)| {
-                let i = i as usize;
-                (pack_key(dir[i], a[i], b[i]), t[i])
-            });
-            let mut plain: Vec<usize> = (0..n).collect();
-            plain.sort_by_key(|&i| (dir[i], a[i], b[i], t[i], i));
-            let fast: Vec<usize> = fast.iter().map(|&(_, i)| i as usize).collect();
-            assert_eq!(fast, plain, "n = {n}");
+        for n in [0, 1, 2, 17, 1000, 5000] {
+            for times_in_order in [false, true] {
+                let dir: Vec<i32> = (0..n).map(|_| (next() % 5) as i32 - 2).collect();
+                let a: Vec<u32> = (0..n).map(|_| [0, 1, u32::MAX][(next() % 3) as usize]).collect();
+                let b: Vec<u32> = (0..n).map(|_| (next() % 4) as u32 * 0x4000_0000).collect();
+                let t: Vec<i64> = if times_in_order {
+                    (0..n).map(|i| i as i64 / 3).collect()
+                } else {
+                    (0..n).map(|_| (next() % 7) as i64 - 3).collect()
+                };
+                // Two parts, the second given first: arrival order is (part, row).
+                let half = n as u32 / 2;
+                let row = |(p, r): At| (if p == 0 { r } else { half + r }) as usize;
+                let mut fast: Vec<At> = (0..n as u32 - half)
+                    .map(|r| (1, r))
+                    .chain((0..half).map(|r| (0, r)))
+                    .collect();
+                sort_by_series(
+                    &mut fast,
+                    |at| {
+                        let i = row(at);
+                        pack_key(dir[i], a[i], b[i])
+                    },
+                    |at| t[row(at)],
+                );
+                let mut plain: Vec<At> = (0..half)
+                    .map(|r| (0, r))
+                    .chain((0..n as u32 - half).map(|r| (1, r)))
+                    .collect();
+                plain.sort_by_key(|&at| {
+                    let i = row(at);
+                    (dir[i], a[i], b[i], t[i], at)
+                });
+                assert_eq!(fast, plain, "n = {n}, times in order: {times_in_order}");
+            }
         }
     }
 }

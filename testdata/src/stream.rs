@@ -12,7 +12,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cablewatch_proto::wire::{AckStatus, Batch, Payload, v1::telemetry_ingest_client::TelemetryIngestClient};
+use cablewatch_proto::{
+    codec::{EncodedBatch, stream_encoded_batches},
+    wire::{AckStatus, Batch, Payload},
+};
 use tokio::sync::mpsc;
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
@@ -179,11 +182,11 @@ pub async fn stream_station(
     let channel = connect(url, &station, options.tls.as_deref())
         .await
         .map_err(err)?;
-    let mut client = TelemetryIngestClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
+    let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(64 * 1024 * 1024);
     let window = options.window.max(1);
-    let (tx, rx) = mpsc::channel::<Batch>(window);
-    let mut acks = client
-        .stream_batches(ReceiverStream::new(rx))
+    // Each batch is encoded once and kept (as shared bytes) until acknowledged, for RETRY_LATER.
+    let (tx, rx) = mpsc::channel::<EncodedBatch>(window);
+    let mut acks = stream_encoded_batches(&mut grpc, ReceiverStream::new(rx))
         .await
         .map_err(|e| {
             let hint = if url.starts_with("http://") && e.message().contains("h2 protocol error") {
@@ -204,15 +207,17 @@ pub async fn stream_station(
             }
         }
     };
-    let batch = |sequence: u64, payload: Payload| Batch {
-        station_id: station.clone(),
-        stream_epoch: options.epoch,
-        sequence,
-        payload: Some(payload),
+    let batch = |sequence: u64, payload: Payload| {
+        EncodedBatch::new(&Batch {
+            station_id: station.clone(),
+            stream_epoch: options.epoch,
+            sequence,
+            payload: Some(payload),
+        })
     };
     let total = stream.payloads.len();
     let mut pending = stream.payloads.into_iter().enumerate();
-    let mut in_flight: HashMap<u64, Batch> = HashMap::new();
+    let mut in_flight: HashMap<u64, EncodedBatch> = HashMap::new();
     let mut report = StreamReport {
         station: station.clone(),
         ..Default::default()
@@ -268,9 +273,9 @@ pub async fn stream_station(
 
 /// Sends `b` and remembers it until acknowledged, so a `RETRY_LATER` can resend it.
 async fn send_tracked(
-    tx: &mpsc::Sender<Batch>,
-    in_flight: &mut HashMap<u64, Batch>,
-    b: Batch,
+    tx: &mpsc::Sender<EncodedBatch>,
+    in_flight: &mut HashMap<u64, EncodedBatch>,
+    b: EncodedBatch,
 ) -> Result<(), ()> {
     in_flight.insert(b.sequence, b.clone());
     tx.send(b).await.map_err(|_| ())
