@@ -2,7 +2,7 @@
 //! optical batches concurrently into an in-process server, with durable acknowledgements (WAL
 //! group commit, checkpoints to Parquet) and again with persistence off (the transport ceiling).
 //!
-//! Run: `cargo bench -p cablewatch-benches --bench ingest [-- [--rounds N] [--durable-only | --ceiling-only]]`.
+//! Run: `cargo bench -p cablewatch-benches --bench ingest [-- [--rounds N] [--days N] [--durable-only | --ceiling-only]]`.
 //! Prints acknowledged samples per second, the ratio to the ceiling, and peak resident memory.
 #![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used)]
 
@@ -49,12 +49,46 @@ async fn run(streams: Vec<StationStream>, persist: bool, topology: &std::path::P
         ..StreamOptions::default()
     };
     let started = Instant::now();
+    let samples: u64 = streams
+        .iter()
+        .flat_map(|s| &s.payloads)
+        .map(|p| p.row_count().unwrap_or(0) as u64)
+        .sum();
     let reports = stream_all(&collector.url(), streams, options).await.unwrap();
     let secs = started.elapsed().as_secs_f64();
+    let buffered = collector.store().buffered_rows().unwrap_or(0);
+    let collector_checkpoints = collector.store().checkpoints();
+    let wal = collector.store().wal_stats();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let (records, syncs, sync_s, wal_mb) = (
+        load(&wal.records),
+        load(&wal.syncs).max(1),
+        load(&wal.sync_nanos) as f64 / 1e9,
+        load(&wal.bytes) as f64 / 1e6,
+    );
     collector.shutdown().await.unwrap();
+    let all_in_parquet = started.elapsed().as_secs_f64();
     let parquet_mb = parquet_bytes(dir.path()) as f64 / 1e6;
+    let retries: u64 = reports.iter().map(|r| r.retries).sum();
+    let checkpoints = collector_checkpoints;
     if persist {
-        println!("{:>42}: {parquet_mb:.0} MB of Parquet", "stored");
+        println!(
+            "{:>42}: {retries} batches sent again after RETRY_LATER, {checkpoints} checkpoints",
+            "backpressure"
+        );
+        println!(
+            "{:>42}: {parquet_mb:.0} MB of Parquet; {buffered} rows still buffered at the last ack, \
+             all in Parquet after {all_in_parquet:.2} s ({:.0} samples/s acknowledged and checkpointed)",
+            "stored",
+            samples as f64 / all_in_parquet
+        );
+        println!(
+            "{:>42}: {wal_mb:.0} MB in {records} records, {syncs} syncs ({:.1} records and {:.2} ms each), \
+             {sync_s:.2} s writing and syncing",
+            "write-ahead log",
+            records as f64 / syncs as f64,
+            sync_s * 1e3 / syncs as f64
+        );
     }
     (reports.iter().map(|r| r.accepted_rows).sum(), secs)
 }
@@ -81,9 +115,13 @@ fn main() {
     // Only optical rows: they are the volume; one day of the large scenario (1-minute samples).
     let scenario = Scenario::load("large").unwrap();
     let sim = Simulation::new(&scenario, 1).unwrap();
-    let units: Vec<_> = sim
-        .generate_day(0)
-        .into_iter()
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1));
+    // `-- --days N`: more data than the collector may buffer (4 M rows) shows whether checkpoints
+    // keep up, not just how fast acknowledgements go.
+    let days: usize = arg("--days").and_then(|n| n.parse().ok()).unwrap_or(1);
+    let units: Vec<_> = (0..days)
+        .flat_map(|day| sim.generate_day(day))
         .filter(|u| matches!(u.payload, Payload::Optical(_)))
         .collect();
     let streams = station_streams(&units, 1000);
@@ -106,13 +144,7 @@ fn main() {
         .unwrap();
     // `-- --durable-only` / `-- --ceiling-only` run one half (e.g. under a profiler); `-- --rounds N`
     // repeats both (the machine's speed drifts by a fifth between minutes; the median says more).
-    let args: Vec<String> = std::env::args().collect();
-    let rounds: usize = args
-        .iter()
-        .position(|a| a == "--rounds")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
+    let rounds: usize = arg("--rounds").and_then(|n| n.parse().ok()).unwrap_or(1);
     let modes = [
         ("persistence off (transport ceiling)", false),
         ("durable (WAL group commit + checkpoints)", true),
@@ -130,7 +162,7 @@ fn main() {
         for (m, &(label, persist)) in modes.iter().enumerate() {
             if round > 1 || m > 0 {
                 // Let the previous run's writeback settle: it slows whatever runs next.
-                std::thread::sleep(std::time::Duration::from_secs(5));
+                runtime.block_on(tokio::time::sleep(std::time::Duration::from_secs(5)));
             }
             let (acked, secs) = runtime.block_on(run(streams.clone(), persist, &topology));
             assert_eq!(
