@@ -32,10 +32,13 @@ async fn unary_batch_is_stored_and_reads_back_with_polars() {
     assert_eq!(cable, Some("c1"));
 }
 
-#[tokio::test]
+/// Batches of one stream are stored concurrently; large and tiny ones alternate so that later ones
+/// finish first, and the acknowledgements must still come back in the order sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_acks_every_batch_in_order() {
     let h = Harness::start().await;
-    let batches: Vec<Batch> = (0..5).map(|s| optical_batch(s, 10)).collect();
+    let sizes = |s: u64| if s % 2 == 0 { 400 } else { 1 };
+    let batches: Vec<Batch> = (0..60).map(|s| optical_batch(s, sizes(s))).collect();
     let mut acks = h
         .client()
         .await
@@ -49,8 +52,11 @@ async fn stream_acks_every_batch_in_order() {
         assert_eq!(ack.status(), AckStatus::Accepted);
         seqs.push(ack.sequence);
     }
-    assert_eq!(seqs, [0, 1, 2, 3, 4]);
-    assert_eq!(h.stored_rows(&OPTICAL_CHANNEL).await, 50);
+    assert_eq!(seqs, (0..60).collect::<Vec<_>>());
+    assert_eq!(
+        h.stored_rows(&OPTICAL_CHANNEL).await,
+        (0..60).map(sizes).sum::<usize>()
+    );
 }
 
 #[tokio::test]
