@@ -18,8 +18,9 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
+    thread,
 };
 
 use cablewatch_proto::{
@@ -398,27 +399,80 @@ fn parquet_bytes_under(dir: &Path) -> u64 {
     total
 }
 
+/// Writes every (table, cable) key's parts, keys spread over up to one thread per core: a checkpoint
+/// is most of the collector's work, and on one thread it could not keep up with what two cores
+/// acknowledge. Every file written is listed in `written`, also when a key failed.
 fn write_parts(config: &DurableConfig, cut: u64, taken: &Buffers, written: &mut Vec<PathBuf>) -> Result<()> {
     let stem = format!("{PART_PREFIX}{cut:020}");
-    for ((table, cable), parts) in &taken.payloads {
-        if parts.is_empty() {
-            continue;
+    let jobs: Vec<_> = taken
+        .payloads
+        .iter()
+        .filter(|(_, parts)| !parts.is_empty())
+        .collect();
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut mine = Vec::new();
+        while let Some(((table, cable), parts)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+            if let Err(e) = write_key(config, &stem, table, cable, parts, &mut mine) {
+                return (mine, Err(e));
+            }
         }
-        let table =
-            tables::by_name(table).ok_or_else(|| CollectorError::Task(format!("no table {table}")))?;
-        let cable = CableId::try_new(cable.as_str())
-            .map_err(|_| CollectorError::UnknownCable { cable: cable.clone() })?;
-        for day in store::parts_to_record_batches(parts)? {
-            written.push(store::write_part(
-                &config.data_dir,
-                table,
-                &cable,
-                day.day,
-                &stem,
-                &[day.batch],
-                config.parquet,
-            )?);
+        (mine, Ok(()))
+    };
+    let workers = thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.len());
+    let results: Vec<(Vec<PathBuf>, Result<()>)> = if workers <= 1 {
+        vec![work()]
+    } else {
+        thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        (
+                            Vec::new(),
+                            Err(CollectorError::Task("checkpoint writer panicked".into())),
+                        )
+                    })
+                })
+                .collect()
+        })
+    };
+    let mut first_error = None;
+    for (mine, result) in results {
+        written.extend(mine);
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
         }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Writes one (table, cable) key's parts: one sorted Parquet file per UTC day.
+fn write_key(
+    config: &DurableConfig,
+    stem: &str,
+    table: &str,
+    cable: &str,
+    parts: &[Payload],
+    written: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let table = tables::by_name(table).ok_or_else(|| CollectorError::Task(format!("no table {table}")))?;
+    let cable = CableId::try_new(cable).map_err(|_| CollectorError::UnknownCable {
+        cable: cable.to_owned(),
+    })?;
+    for day in store::parts_to_record_batches(parts)? {
+        written.push(store::write_part(
+            &config.data_dir,
+            table,
+            &cable,
+            day.day,
+            stem,
+            &[day.batch],
+            config.parquet,
+        )?);
     }
     Ok(())
 }

@@ -37,7 +37,7 @@ async fn unary_batch_is_stored_and_reads_back_with_polars() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_acks_every_batch_in_order() {
     let h = Harness::start().await;
-    let sizes = |s: u64| if s % 2 == 0 { 400 } else { 1 };
+    let sizes = |s: u64| if s.is_multiple_of(2) { 400 } else { 1 };
     let batches: Vec<Batch> = (0..60).map(|s| optical_batch(s, sizes(s))).collect();
     let mut acks = h
         .client()
