@@ -162,7 +162,7 @@ fn main() {
         for (m, &(label, persist)) in modes.iter().enumerate() {
             if round > 1 || m > 0 {
                 // Let the previous run's writeback settle: it slows whatever runs next.
-                runtime.block_on(tokio::time::sleep(std::time::Duration::from_secs(5)));
+                runtime.block_on(async { tokio::time::sleep(std::time::Duration::from_secs(5)).await });
             }
             let (acked, secs) = runtime.block_on(run(streams.clone(), persist, &topology));
             assert_eq!(

@@ -3,7 +3,8 @@
 //! ```text
 //! append:     dedup check -> WAL record (batch + accepted rows), fdatasync (grouped) -> buffer -> ack
 //! checkpoint: write lock: rotate WAL at cut N, take the buffers, snapshot dedup
-//!             -> parts `part-ckpt-N.parquet` per table, cable and day (fsync, rename, dir fsync)
+//!             -> parts `part-ckpt-N.parquet` per table, cable and day (fsync, rename, dir fsync;
+//!                keys spread over one thread per core, arrays gathered from the buffered batches)
 //!             -> `checkpoint.json` {cut N, dedup} (atomic) -> delete WAL segments below N
 //! open:       delete parts of checkpoints newer than `checkpoint.json` (unfinished: the WAL still
 //!             holds their rows) -> replay WAL records from the cut -> checkpoint

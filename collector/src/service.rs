@@ -4,6 +4,10 @@
 //! `StreamBatches` answers it with a `REJECTED` acknowledgement instead and keeps the stream open, so
 //! one bad batch does not make a station reconnect and resend everything after it; only conditions of
 //! the collector itself (shutting down, storage failing) end a stream with a status.
+//!
+//! A stream's batches are stored concurrently, up to `PIPELINE_DEPTH` at once, so that they share
+//! write-ahead log syncs; a second task sends their acknowledgements in the order the batches came.
+//! A batch for a station the caller may not write is the last one read from that stream.
 
 use std::{
     pin::Pin,
