@@ -200,48 +200,51 @@ fn build(parts: &[Payload], idx: Vec<At>) -> Result<Vec<DayBatch>> {
     let days = split_by_day(&times, idx);
     match &parts[0] {
         Payload::Optical(_) => {
-            let ps = same_kind(parts, |p| match p {
-                Payload::Optical(o) => Some(o),
-                _ => None,
+            let ps = same_kind(parts, |p| {
+                if let Payload::Optical(o) = p {
+                    Some(o)
+                } else {
+                    None
+                }
             })?;
-            days.into_iter()
-                .map(|(day, mut idx)| {
-                    Ok(DayBatch {
-                        day,
-                        batch: optical(&ps, &mut idx)?,
-                    })
-                })
-                .collect()
+            per_day(days, |idx| optical(&ps, idx))
         }
         Payload::LineMonitoring(_) => {
-            let ps = same_kind(parts, |p| match p {
-                Payload::LineMonitoring(o) => Some(o),
-                _ => None,
+            let ps = same_kind(parts, |p| {
+                if let Payload::LineMonitoring(o) = p {
+                    Some(o)
+                } else {
+                    None
+                }
             })?;
-            days.into_iter()
-                .map(|(day, mut idx)| {
-                    Ok(DayBatch {
-                        day,
-                        batch: line_monitoring(&ps, &mut idx)?,
-                    })
-                })
-                .collect()
+            per_day(days, |idx| line_monitoring(&ps, idx))
         }
         Payload::Latency(_) => {
-            let ps = same_kind(parts, |p| match p {
-                Payload::Latency(o) => Some(o),
-                _ => None,
+            let ps = same_kind(parts, |p| {
+                if let Payload::Latency(o) = p {
+                    Some(o)
+                } else {
+                    None
+                }
             })?;
-            days.into_iter()
-                .map(|(day, mut idx)| {
-                    Ok(DayBatch {
-                        day,
-                        batch: latency(&ps, &mut idx)?,
-                    })
-                })
-                .collect()
+            per_day(days, |idx| latency(&ps, idx))
         }
     }
+}
+
+/// One record batch per day's rows.
+fn per_day(
+    days: Vec<(i32, Vec<At>)>,
+    batch: impl Fn(&mut [At]) -> Result<RecordBatch>,
+) -> Result<Vec<DayBatch>> {
+    days.into_iter()
+        .map(|(day, mut idx)| {
+            Ok(DayBatch {
+                day,
+                batch: batch(&mut idx)?,
+            })
+        })
+        .collect()
 }
 
 /// Splits rows by UTC day, in day order; rows keep their order within a day. One day (the usual
