@@ -68,7 +68,7 @@ async fn run(streams: Vec<StationStream>, persist: bool, topology: &std::path::P
     );
     collector.shutdown().await.unwrap();
     let all_in_parquet = started.elapsed().as_secs_f64();
-    let parquet_mb = parquet_bytes(dir.path()) as f64 / 1e6;
+    let parquet_mb = cablewatch_collector::durable::parquet_bytes_under(dir.path()) as f64 / 1e6;
     let retries: u64 = reports.iter().map(|r| r.retries).sum();
     let checkpoints = collector_checkpoints;
     if persist {
@@ -91,23 +91,6 @@ async fn run(streams: Vec<StationStream>, persist: bool, topology: &std::path::P
         );
     }
     (reports.iter().map(|r| r.accepted_rows).sum(), secs)
-}
-
-/// Bytes of the `.parquet` files under `dir`.
-fn parquet_bytes(dir: &std::path::Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                total += entry.metadata().map_or(0, |m| m.len());
-            }
-        }
-    }
-    total
 }
 
 fn main() {

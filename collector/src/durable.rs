@@ -382,7 +382,7 @@ fn write_checkpoint(
 }
 
 /// Total size of the `.parquet` files under `dir` (the write-ahead log directory has none).
-fn parquet_bytes_under(dir: &Path) -> u64 {
+pub fn parquet_bytes_under(dir: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {

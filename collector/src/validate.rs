@@ -153,11 +153,11 @@ fn optical_suspects(
     let mut bad = vec![false; rows];
     let (t0, t1) = (rules.min_time_ns, rules.max_time_ns);
     mark(&mut bad, &p.time_unix_ns, |t| t0 <= t && t <= t1);
-    let pairs = cable.map_or(32, |c| c.fiber_pairs);
+    let pairs = fiber_pairs(cable);
     mark(&mut bad, &p.fiber_pair, |fp| 1 <= fp && fp <= pairs);
     let (a, b) = (Direction::AToB as i32, Direction::BToA as i32);
     mark(&mut bad, &p.direction, |d| d == a || d == b);
-    let channels = cable.map_or(400, |c| c.channel_plan.channels);
+    let channels = channels(cable);
     mark(&mut bad, &p.channel, |ch| 1 <= ch && ch <= channels);
     for ((_, stats), (lo, hi)) in p.stats().into_iter().zip(OPTICAL_RANGES) {
         let Some(s) = stats else {
@@ -174,6 +174,16 @@ fn optical_suspects(
     bad
 }
 
+/// Fiber pairs a row may name: the cable's, or 32 without a topology.
+fn fiber_pairs(cable: Option<&Cable>) -> u32 {
+    cable.map_or(32, |c| c.fiber_pairs)
+}
+
+/// Channels a row may name: the cable's plan, or 400 without a topology.
+fn channels(cable: Option<&Cable>) -> u32 {
+    cable.map_or(400, |c| c.channel_plan.channels)
+}
+
 fn common(rules: &Rules<'_>, cable: Option<&Cable>, t: i64, fiber_pair: u32, direction: i32) -> RowResult {
     if t < rules.min_time_ns || t > rules.max_time_ns {
         return fail(
@@ -186,7 +196,7 @@ fn common(rules: &Rules<'_>, cable: Option<&Cable>, t: i64, fiber_pair: u32, dir
             ),
         );
     }
-    let pairs = cable.map_or(32, |c| c.fiber_pairs);
+    let pairs = fiber_pairs(cable);
     if !(1..=pairs).contains(&fiber_pair) {
         return fail("fiber_pair", format!("{fiber_pair} is not in 1..={pairs}"));
     }
@@ -227,7 +237,7 @@ fn optical_row(p: &OpticalChannelSamples, cable: Option<&Cable>, rules: &Rules<'
         p.fiber_pair[row],
         p.direction[row],
     )?;
-    let channels = cable.map_or(400, |c| c.channel_plan.channels);
+    let channels = channels(cable);
     let ch = p.channel[row];
     if !(1..=channels).contains(&ch) {
         return fail("channel", format!("{ch} is not in 1..={channels}"));
@@ -309,15 +319,19 @@ mod tests {
     use super::*;
     use cablewatch_proto::wire::IntervalStats;
 
-    /// A batch with values inside and outside every rule, including NaN and infinities.
-    fn messy(rows: usize, seed: u64) -> OpticalChannelSamples {
+    fn xorshift(seed: u64) -> impl FnMut() -> u64 {
         let mut state = seed | 1;
-        let mut next = move || {
+        move || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             state
-        };
+        }
+    }
+
+    /// A batch with values inside and outside every rule, including NaN and infinities.
+    fn messy(rows: usize, seed: u64) -> OpticalChannelSamples {
+        let mut next = xorshift(seed);
         let mut pick = |good: f32, bad: &[f32]| {
             let r = next() % 120;
             if (r as usize) < bad.len() {
@@ -375,15 +389,7 @@ mod tests {
             pdl_db: stats(7, true),
             sop_roc_krad_s: stats(8, true),
         };
-        let mut next2 = {
-            let mut st = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-            move || {
-                st ^= st << 13;
-                st ^= st >> 7;
-                st ^= st << 17;
-                st
-            }
-        };
+        let mut next2 = xorshift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         OpticalChannelSamples {
             time_unix_ns: (0..rows)
                 .map(|_| [1_000, 5_000, 9_999, 10_000, 3_000, 10_001, -1, 999][(next2() % 8) as usize])
