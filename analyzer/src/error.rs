@@ -45,6 +45,16 @@ pub enum AnalyzerError {
         /// polars' error.
         source: polars::error::PolarsError,
     },
+    /// An input file is unreadable or malformed.
+    #[error("{}{}: {problem}", path.display(), if *line > 0 { format!(", line {line}") } else { String::new() })]
+    Input {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line, 0 when the problem is the whole file.
+        line: usize,
+        /// What is wrong.
+        problem: String,
+    },
     /// The demo could not run a stage.
     #[error("demo: {stage}: {reason}")]
     Demo {

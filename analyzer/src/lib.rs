@@ -10,11 +10,13 @@
 //! [`demo`] runs the whole pipeline on an embedded scenario: simulated stations stream over gRPC into
 //! a real collector, which stores Parquet that this crate then reads.
 
+pub mod changepoint;
 pub mod demo;
 pub mod error;
 pub mod load;
 pub mod robust;
 pub mod series;
+pub mod series_csv;
 pub mod summary;
 
 pub use error::{AnalyzerError, Result};

@@ -1,9 +1,16 @@
 //! `cablewatch-analyzer`: analyses stored cable telemetry; `demo` runs the whole system end to end.
 
 use std::io::IsTerminal as _;
-use std::{io::Write as _, path::PathBuf, process::ExitCode};
+use std::{io::Write as _, path::PathBuf, process::ExitCode, time::Instant};
 
-use cablewatch_analyzer::{AnalyzerError, demo, load::Filter, summary::summarize};
+use cablewatch_analyzer::{
+    AnalyzerError,
+    changepoint::{self, Config},
+    demo,
+    load::Filter,
+    series_csv,
+    summary::summarize,
+};
 use cablewatch_proto::time::parse_time;
 use clap::{Parser, Subcommand};
 
@@ -48,6 +55,20 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         batch_rows: usize,
     },
+    /// Runs the change-point engine with its default configuration on one series and prints JSON:
+    /// `change_points` (0-based rows where a new segment begins), segments, outliers, timing.
+    Changepoints {
+        /// CSV with the header `t,value`; an empty value is missing.
+        #[arg(long, required_unless_present = "labelled")]
+        input: Option<PathBuf>,
+        /// Instead: score the engine on a directory of labelled traces (`epoch;rtt;cp`, e.g.
+        /// testdata/rtt-shao/real) with the published one-to-one, 2-sample matching.
+        #[arg(long, conflicts_with = "input")]
+        labelled: Option<PathBuf>,
+        /// With --labelled: print JSON instead of a table.
+        #[arg(long, requires = "labelled")]
+        json: bool,
+    },
 }
 
 /// Exit code for bad input (arguments, files).
@@ -69,7 +90,8 @@ fn main() -> ExitCode {
                 Some(
                     AnalyzerError::NoData { .. }
                     | AnalyzerError::MissingTable { .. }
-                    | AnalyzerError::Schema { .. },
+                    | AnalyzerError::Schema { .. }
+                    | AnalyzerError::Input { .. },
                 ) => EXIT_BAD_INPUT,
                 _ if e
                     .downcast_ref::<cablewatch_proto::time::TimeParseError>()
@@ -129,6 +151,71 @@ fn run(args: Args) -> anyhow::Result<()> {
             )?;
             write!(out, "{}", report.summary)?;
             writeln!(out, "stored tables: {}", report.data_dir.display())?;
+        }
+        Command::Changepoints {
+            input,
+            labelled,
+            json,
+        } => {
+            let config = Config::default();
+            if let Some(dir) = labelled {
+                let traces = series_csv::read_labelled_dir(&dir)?;
+                let started = Instant::now();
+                let eval = series_csv::evaluate(&traces, &config, 2);
+                let secs = started.elapsed().as_secs_f64();
+                if json {
+                    serde_json::to_writer_pretty(&mut out, &eval)?;
+                    writeln!(out)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{:<12} {:>7} {:>6} {:>9} {:>4} {:>9} {:>6} {:>5}",
+                        "trace", "samples", "labels", "detected", "tp", "precision", "recall", "F2"
+                    )?;
+                    for t in &eval.traces {
+                        writeln!(
+                            out,
+                            "{:<12} {:>7} {:>6} {:>9} {:>4} {:>9.3} {:>6.3} {:>5.3}",
+                            t.name,
+                            t.samples,
+                            t.score.labels,
+                            t.score.detections,
+                            t.score.true_positives,
+                            t.precision,
+                            t.recall,
+                            t.f2
+                        )?;
+                    }
+                    writeln!(
+                        out,
+                        "median over {} traces: precision {:.3}, recall {:.3}, F2 {:.3} (mean F2 {:.3}); {:.0} ms",
+                        eval.traces.len(),
+                        eval.median_precision,
+                        eval.median_recall,
+                        eval.median_f2,
+                        eval.mean_f2,
+                        secs * 1e3
+                    )?;
+                }
+            } else if let Some(path) = input {
+                let series = series_csv::read_t_value(&path)?;
+                let started = Instant::now();
+                let found = changepoint::segment(&series.values, &config);
+                let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+                let report = serde_json::json!({
+                    "change_points": found.change_points,
+                    "change_times": found.change_points.iter().map(|&i| &series.t[i]).collect::<Vec<_>>(),
+                    "samples": series.values.len(),
+                    "missing": found.missing,
+                    "outliers": found.outliers,
+                    "noise_sigma": found.noise_sigma,
+                    "segments": found.segments,
+                    "config": config,
+                    "elapsed_ms": elapsed_ms,
+                });
+                serde_json::to_writer_pretty(&mut out, &report)?;
+                writeln!(out)?;
+            }
         }
     }
     Ok(())

@@ -1,0 +1,211 @@
+//! Univariate series from CSV files, for the `changepoints` command and its evaluation.
+//!
+//! Two formats: the command's own `t,value` (a header, then one row per sample; an empty value is
+//! missing; `t` is kept as text), and the labelled RTT traces of Shao et al. (`epoch;rtt;cp`, see
+//! `testdata/rtt-shao/README.md`), whose `-3`/`-4` failed pings are missing values and whose `cp`
+//! column marks the labelled changes.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::{
+    AnalyzerError, Result,
+    changepoint::{Config, Score, segment},
+};
+
+/// A series read from a `t,value` file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvSeries {
+    /// The `t` column, as written.
+    pub t: Vec<String>,
+    /// Values; NaN where missing.
+    pub values: Vec<f64>,
+}
+
+fn bad(path: &Path, line: usize, problem: impl Into<String>) -> AnalyzerError {
+    AnalyzerError::Input {
+        path: path.to_owned(),
+        line,
+        problem: problem.into(),
+    }
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| bad(path, 0, format!("cannot read: {e}")))
+}
+
+/// Reads a `t,value` CSV: header `t,value`, one sample per row, empty value = missing.
+pub fn read_t_value(path: &Path) -> Result<CsvSeries> {
+    let text = read_text(path)?;
+    let mut lines = text.lines().enumerate();
+    let header = lines
+        .next()
+        .map(|(_, l)| l.trim_end_matches('\r').trim())
+        .unwrap_or_default();
+    let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+    if columns != ["t", "value"] {
+        return Err(bad(
+            path,
+            1,
+            format!("the header must be `t,value`, found `{header}`"),
+        ));
+    }
+    let mut out = CsvSeries {
+        t: Vec::new(),
+        values: Vec::new(),
+    };
+    for (i, line) in lines {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some((t, v)) = line.split_once(',') else {
+            return Err(bad(path, i + 1, format!("expected `t,value`, found `{line}`")));
+        };
+        let v = v.trim();
+        let value = if v.is_empty() {
+            f64::NAN
+        } else {
+            match v.parse::<f64>() {
+                Ok(x) if x.is_finite() => x,
+                _ => {
+                    return Err(bad(
+                        path,
+                        i + 1,
+                        format!("value `{v}` is not a finite number (leave it empty if missing)"),
+                    ));
+                }
+            }
+        };
+        out.t.push(t.trim().to_owned());
+        out.values.push(value);
+    }
+    Ok(out)
+}
+
+/// One labelled RTT trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledTrace {
+    /// File name.
+    pub name: String,
+    /// RTT, ms; NaN for failed pings.
+    pub values: Vec<f64>,
+    /// Rows where a labelled segment begins.
+    pub labels: Vec<usize>,
+}
+
+/// Reads one labelled trace (`epoch;rtt;cp`, decimal comma allowed, `-3`/`-4` = failed ping).
+pub fn read_labelled(path: &Path) -> Result<LabelledTrace> {
+    let text = read_text(path)?;
+    let mut trace = LabelledTrace {
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        values: Vec::new(),
+        labels: Vec::new(),
+    };
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let line = line.trim_end_matches(['\r', ';']);
+        if line.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(';').collect();
+        let [_, rtt, cp] = fields[..] else {
+            return Err(bad(
+                path,
+                i + 1,
+                format!("expected `epoch;rtt;cp`, found `{line}`"),
+            ));
+        };
+        let rtt: f64 = rtt
+            .replace(',', ".")
+            .parse()
+            .map_err(|_| bad(path, i + 1, format!("rtt `{rtt}` is not a number")))?;
+        if cp.trim() == "1" {
+            trace.labels.push(trace.values.len());
+        }
+        trace
+            .values
+            .push(if rtt == -3.0 || rtt == -4.0 { f64::NAN } else { rtt });
+    }
+    Ok(trace)
+}
+
+/// Every `*.csv` trace under `dir`, by file name.
+pub fn read_labelled_dir(dir: &Path) -> Result<Vec<LabelledTrace>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| bad(dir, 0, format!("cannot list: {e}")))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(bad(dir, 0, "no *.csv traces"));
+    }
+    paths.iter().map(|p| read_labelled(p)).collect()
+}
+
+/// The engine's score on one trace.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TraceScore {
+    /// File name.
+    pub name: String,
+    /// Samples.
+    pub samples: usize,
+    /// Matching result.
+    pub score: Score,
+    /// Precision.
+    pub precision: f64,
+    /// Recall.
+    pub recall: f64,
+    /// F2.
+    pub f2: f64,
+}
+
+/// Scores per trace and their medians.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Evaluation {
+    /// Per trace, in input order.
+    pub traces: Vec<TraceScore>,
+    /// Median precision.
+    pub median_precision: f64,
+    /// Median recall.
+    pub median_recall: f64,
+    /// Median F2.
+    pub median_f2: f64,
+    /// Mean F2.
+    pub mean_f2: f64,
+}
+
+/// Runs the engine with `config` on every trace (in parallel) and scores it with a `margin`-sample
+/// one-to-one matching.
+pub fn evaluate(traces: &[LabelledTrace], config: &Config, margin: usize) -> Evaluation {
+    let scored: Vec<TraceScore> = traces
+        .par_iter()
+        .map(|t| {
+            let found = segment(&t.values, config);
+            let score = Score::new(&t.labels, &found.change_points, margin);
+            TraceScore {
+                name: t.name.clone(),
+                samples: t.values.len(),
+                precision: score.precision(),
+                recall: score.recall(),
+                f2: score.f2(),
+                score,
+            }
+        })
+        .collect();
+    let median = |f: fn(&TraceScore) -> f64| {
+        let mut v: Vec<f64> = scored.iter().map(f).collect();
+        crate::robust::median_in_place(&mut v).unwrap_or(f64::NAN)
+    };
+    Evaluation {
+        median_precision: median(|t| t.precision),
+        median_recall: median(|t| t.recall),
+        median_f2: median(|t| t.f2),
+        mean_f2: scored.iter().map(|t| t.f2).sum::<f64>() / scored.len().max(1) as f64,
+        traces: scored,
+    }
+}

@@ -1,0 +1,91 @@
+use std::{io::Write as _, path::PathBuf, process::Command};
+
+use cablewatch_analyzer::{
+    changepoint::Config,
+    series_csv::{evaluate, read_labelled_dir},
+};
+
+fn rtt_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/rtt-shao/real")
+}
+
+/// The quality goal of the engine's default configuration on the 25 real labelled traces, scored as
+/// the published evaluation does (one-to-one, at most 2 samples apart).
+#[test]
+fn default_engine_meets_the_rtt_quality_goal() {
+    let traces = read_labelled_dir(&rtt_dir()).unwrap();
+    assert_eq!(traces.len(), 25);
+    let labels: usize = traces.iter().map(|t| t.labels.len()).sum();
+    assert_eq!(labels, 508, "the dataset's labelled changes");
+    let eval = evaluate(&traces, &Config::default(), 2);
+    assert!(
+        eval.median_f2 >= 0.75,
+        "median F2 {:.3} (goal 0.75; published best 0.705)",
+        eval.median_f2
+    );
+    assert!(
+        eval.median_precision >= 0.5,
+        "median precision {:.3}",
+        eval.median_precision
+    );
+    // A stricter matching can only lose pairs: the scorer is not lenient by accident.
+    let strict = evaluate(&traces, &Config::default(), 0);
+    assert!(strict.median_f2 < eval.median_f2);
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cablewatch-analyzer"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn changepoints_command_prints_the_change_rows_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("series.csv");
+    let mut f = std::fs::File::create(&path).unwrap();
+    writeln!(f, "t,value").unwrap();
+    // 200 samples at 10, then 200 at 12, noise +-0.1; a missing value and a spike in the first half.
+    for i in 0..400 {
+        let noise = [0.05, -0.1, 0.08, -0.02, 0.1, -0.07][i % 6];
+        let value = match i {
+            50 => String::new(),
+            120 => "40".to_owned(),
+            _ => format!("{}", if i < 200 { 10.0 } else { 12.0 } + noise),
+        };
+        writeln!(f, "2026-10-01T00:{:02}:{:02}Z,{value}", i / 60, i % 60).unwrap();
+    }
+    drop(f);
+    let (code, stdout, stderr) = run(&["changepoints", "--input", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["change_points"], serde_json::json!([200]));
+    assert_eq!(json["change_times"], serde_json::json!(["2026-10-01T00:03:20Z"]));
+    assert_eq!(json["missing"], 1);
+    assert_eq!(json["outliers"], serde_json::json!([120]));
+    assert_eq!(json["segments"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn changepoints_command_names_the_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.csv");
+    std::fs::write(&path, "t,value\n1,2.5\n2,oops\n").unwrap();
+    let (code, stdout, stderr) = run(&["changepoints", "--input", path.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("bad.csv, line 3") && stderr.contains("oops"),
+        "{stderr}"
+    );
+    std::fs::write(&path, "time;rtt\n1;2\n").unwrap();
+    let (code, _, stderr) = run(&["changepoints", "--input", path.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("header must be `t,value`"), "{stderr}");
+}
