@@ -12,9 +12,12 @@
 
 pub mod changepoint;
 pub mod demo;
+pub mod detect;
 pub mod error;
+pub mod fusion;
 pub mod load;
 pub mod robust;
+pub mod run;
 pub mod series;
 pub mod series_csv;
 pub mod summary;

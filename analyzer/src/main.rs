@@ -8,7 +8,7 @@ use cablewatch_analyzer::{
     changepoint::{self, Config},
     demo,
     load::Filter,
-    series_csv,
+    run, series_csv,
     summary::summarize,
 };
 use cablewatch_proto::time::parse_time;
@@ -55,6 +55,32 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         batch_rows: usize,
     },
+    /// Analyses stored telemetry: writes findings.json and findings.parquet to --out and prints a
+    /// summary. Exit status: 0 no unexplained suspicious finding, 3 unexplained suspicious findings
+    /// (tap-like, insertion-like, reroute), 2 bad input, 1 internal error.
+    Run {
+        /// Root of the stored tables.
+        #[arg(long, env = "CABLEWATCH_DATA_DIR")]
+        data: PathBuf,
+        /// Topology file (TOML).
+        #[arg(long)]
+        topology: PathBuf,
+        /// Directory of context records (*.jsonl): maintenance, repairs, earthquakes, vessels.
+        #[arg(long)]
+        context: Option<PathBuf>,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Only this cable.
+        #[arg(long)]
+        cable: Option<String>,
+        /// Only from this time (RFC 3339 or YYYY-MM-DD, UTC).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only before this time (RFC 3339 or YYYY-MM-DD, UTC).
+        #[arg(long)]
+        until: Option<String>,
+    },
     /// Runs the change-point engine with its default configuration on one series and prints JSON:
     /// `change_points` (0-based rows where a new segment begins), segments, outliers, timing.
     Changepoints {
@@ -73,6 +99,8 @@ enum Command {
 
 /// Exit code for bad input (arguments, files).
 const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code of `run` when it succeeded and found unexplained suspicious findings.
+const EXIT_UNEXPLAINED: u8 = 3;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -84,7 +112,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             let code = match e.downcast_ref::<AnalyzerError>() {
                 Some(
@@ -107,7 +135,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+fn run(args: Args) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
     match args.command {
         Command::Inspect {
@@ -151,6 +179,40 @@ fn run(args: Args) -> anyhow::Result<()> {
             )?;
             write!(out, "{}", report.summary)?;
             writeln!(out, "stored tables: {}", report.data_dir.display())?;
+        }
+        Command::Run {
+            data,
+            topology,
+            context,
+            out: dir,
+            cable,
+            since,
+            until,
+        } => {
+            let options = run::RunOptions {
+                data,
+                topology,
+                context,
+                out: dir.clone(),
+                filter: Filter {
+                    cable,
+                    since_ns: since.as_deref().map(parse_time).transpose()?,
+                    until_ns: until.as_deref().map(parse_time).transpose()?,
+                },
+            };
+            let report = run::run(&options, |stage| {
+                let _ = writeln!(std::io::stderr(), "[run] {stage}");
+            })?;
+            write!(out, "{}", run::summary(&report))?;
+            writeln!(
+                out,
+                "wrote {} and {}",
+                dir.join("findings.json").display(),
+                dir.join("findings.parquet").display()
+            )?;
+            if report.unexplained_suspicious() > 0 {
+                return Ok(EXIT_UNEXPLAINED);
+            }
         }
         Command::Changepoints {
             input,
@@ -218,7 +280,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(0)
 }
 
 #[cfg(test)]

@@ -121,3 +121,110 @@ fn split(df: &DataFrame) -> PolarsResult<Vec<Series>> {
     }
     Ok(out)
 }
+
+/// Per fiber and time, over the fiber's channels: how many reported, median Q, median SOP maximum.
+/// polars groups the rows; only the five columns needed are read.
+pub fn load_fiber_optical(
+    data: &std::path::Path,
+    filter: &Filter,
+) -> Result<Vec<crate::detect::FiberSeries>> {
+    use tables::{OPTICAL_CHANNEL, col as c};
+    let df = scan(data, &OPTICAL_CHANNEL, filter)?
+        .select([
+            col(c::CABLE),
+            col(c::DIRECTION),
+            col(c::FIBER_PAIR),
+            col(c::TIME).cast(DataType::Int64).alias("t"),
+            col(c::Q_DB_AVG).cast(DataType::Float64).alias("q"),
+            col(c::SOP_ROC_KRAD_S_MAX).cast(DataType::Float64).alias("sop"),
+        ])
+        .group_by([col(c::CABLE), col(c::DIRECTION), col(c::FIBER_PAIR), col("t")])
+        .agg([
+            len().cast(DataType::UInt32).alias("n"),
+            col("q").median().alias("q"),
+            col("sop").median().alias("sop"),
+        ])
+        .sort(
+            ["cable", "direction", "fiber_pair", "t"],
+            SortMultipleOptions::default(),
+        )
+        .collect()
+        .map_err(polars_ctx("aggregating optical_channel per fiber"))?;
+    split_fibers(&df).map_err(polars_ctx("splitting optical_channel into fibers"))
+}
+
+fn split_fibers(df: &DataFrame) -> PolarsResult<Vec<crate::detect::FiberSeries>> {
+    let cable = df.column("cable")?.str()?;
+    let direction = df.column("direction")?.str()?;
+    let fiber_pair = df.column("fiber_pair")?.u32()?;
+    let t = df.column("t")?.i64()?;
+    let n = df.column("n")?.u32()?;
+    let q = df.column("q")?.f64()?;
+    let sop = df.column("sop")?.f64()?;
+    let mut out: Vec<crate::detect::FiberSeries> = Vec::new();
+    for i in 0..df.height() {
+        let key = SeriesKey {
+            cable: cable.get(i).unwrap_or_default().to_owned(),
+            direction: direction.get(i).unwrap_or_default().to_owned(),
+            fiber_pair: fiber_pair.get(i).unwrap_or_default(),
+            index: 0,
+        };
+        if out.last().is_none_or(|f| f.key != key) {
+            out.push(crate::detect::FiberSeries {
+                key,
+                times_ns: Vec::new(),
+                channels: Vec::new(),
+                q_db: Vec::new(),
+                sop_max: Vec::new(),
+            });
+        }
+        if let Some(f) = out.last_mut() {
+            f.times_ns.push(t.get(i).unwrap_or_default());
+            f.channels.push(n.get(i).unwrap_or_default());
+            f.q_db.push(q.get(i).unwrap_or(f64::NAN));
+            f.sop_max.push(sop.get(i).unwrap_or(f64::NAN));
+        }
+    }
+    Ok(out)
+}
+
+/// Path identifiers of the latency probes: (fiber, time, path id), sorted by fiber and time.
+pub fn load_paths(data: &std::path::Path, filter: &Filter) -> Result<Vec<(SeriesKey, i64, String)>> {
+    use tables::{LATENCY, col as c};
+    let df = scan(data, &LATENCY, filter)?
+        .select([
+            col(c::CABLE),
+            col(c::DIRECTION),
+            col(c::FIBER_PAIR),
+            col(c::TIME).cast(DataType::Int64).alias("t"),
+            col(c::PATH_ID),
+        ])
+        .sort(
+            ["cable", "direction", "fiber_pair", "t"],
+            SortMultipleOptions::default(),
+        )
+        .collect()
+        .map_err(polars_ctx("loading latency.path_id"))?;
+    let read = || -> PolarsResult<Vec<(SeriesKey, i64, String)>> {
+        let cable = df.column("cable")?.str()?;
+        let direction = df.column("direction")?.str()?;
+        let fiber_pair = df.column("fiber_pair")?.u32()?;
+        let t = df.column("t")?.i64()?;
+        let path = df.column(c::PATH_ID)?.str()?;
+        Ok((0..df.height())
+            .map(|i| {
+                (
+                    SeriesKey {
+                        cable: cable.get(i).unwrap_or_default().to_owned(),
+                        direction: direction.get(i).unwrap_or_default().to_owned(),
+                        fiber_pair: fiber_pair.get(i).unwrap_or_default(),
+                        index: 0,
+                    },
+                    t.get(i).unwrap_or_default(),
+                    path.get(i).unwrap_or_default().to_owned(),
+                )
+            })
+            .collect())
+    };
+    read().map_err(polars_ctx("reading latency.path_id"))
+}

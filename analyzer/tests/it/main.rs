@@ -5,3 +5,4 @@
 
 mod changepoints;
 mod load;
+mod run;

@@ -1,0 +1,567 @@
+//! Detectors: each turns one kind of stored series into [`Evidence`], all series in parallel.
+//!
+//! ```text
+//! line_monitoring.loopback_gain_db per (cable, direction, fiber pair, repeater)
+//!     --ramp test, else change-point engine--> LossStep (span-localized) | Ageing
+//! latency.delay_us per (cable, direction, fiber pair) --change-point engine--> DelayShift
+//! latency.path_id per fiber --transitions--> PathChange
+//! optical_channel per fiber and time: median over channels of sop_roc_krad_s_max, q_db_avg, and
+//!     the channel count --> SopBurst (above the fiber's own baseline), QStep, Outage (no channel
+//!     reported while the other fibers of the cable did)
+//! ```
+//!
+//! Every threshold is in units of the series' own robust noise; [`DetectConfig`] holds the physical
+//! floors (smallest loss step, delay shift, burst size worth reporting).
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    changepoint::{self, Config as EngineConfig},
+    robust::median_sigma,
+    series::{Series, SeriesKey},
+};
+
+/// What a piece of evidence says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceKind {
+    /// Loop-back gain of one repeater stepped (negative: more loss in its span).
+    LossStep,
+    /// Loop-back gain of one repeater declines steadily (pump ageing).
+    Ageing,
+    /// Median Q of a fiber's channels stepped.
+    QStep,
+    /// Fast polarization change on a fiber well above its baseline.
+    SopBurst,
+    /// A fiber reported no channel while the cable's other fibers did (loss of signal).
+    Outage,
+    /// One-way delay of a fiber shifted.
+    DelayShift,
+    /// The path identifier of a fiber's probes changed.
+    PathChange,
+}
+
+/// One observation a detector made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// What.
+    pub kind: EvidenceKind,
+    /// Cable id.
+    pub cable: String,
+    /// `a_to_b` or `b_to_a`.
+    pub direction: String,
+    /// Fiber pair.
+    pub fiber_pair: u32,
+    /// Repeater (= span whose loss it measures) for line-monitoring evidence.
+    pub span: Option<u32>,
+    /// Start, ns (for a step: the first sample after it).
+    pub start_ns: i64,
+    /// End, ns (equal to start for a step).
+    pub end_ns: i64,
+    /// Size, in `unit` (signed for steps: after minus before).
+    pub magnitude: f64,
+    /// Unit of `magnitude`.
+    pub unit: String,
+    /// Size in noise sigmas of the series it came from.
+    pub sigmas: f64,
+    /// Human-readable detail.
+    pub detail: String,
+}
+
+/// Physical floors of the detectors.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DetectConfig {
+    /// Smallest loop-back gain step reported, dB.
+    pub min_loss_step_db: f64,
+    /// Smallest total decline over the series that counts as ageing, dB.
+    pub min_ageing_db: f64,
+    /// Smallest delay shift reported, us.
+    pub min_delay_shift_us: f64,
+    /// A SOP sample is part of a burst above this many noise sigmas over the fiber's median...
+    pub sop_burst_sigmas: f64,
+    /// ...and this many times the median.
+    pub sop_burst_factor: f64,
+    /// Smallest fiber median Q step reported, dB.
+    pub min_q_step_db: f64,
+    /// The change-point engine's settings.
+    #[serde(skip)]
+    pub engine: EngineConfig,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        Self {
+            min_loss_step_db: 0.04,
+            min_ageing_db: 0.05,
+            min_delay_shift_us: 0.8,
+            sop_burst_sigmas: 10.0,
+            sop_burst_factor: 4.0,
+            min_q_step_db: 0.05,
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+fn evidence(key: &SeriesKey, kind: EvidenceKind, start_ns: i64, end_ns: i64) -> Evidence {
+    Evidence {
+        kind,
+        cable: key.cable.clone(),
+        direction: key.direction.clone(),
+        fiber_pair: key.fiber_pair,
+        span: None,
+        start_ns,
+        end_ns,
+        magnitude: 0.0,
+        unit: String::new(),
+        sigmas: 0.0,
+        detail: String::new(),
+    }
+}
+
+/// Least-squares slope and intercept of `y` against `x` (both finite), with the residual sigma.
+fn line_fit(x: &[f64], y: &[f64]) -> Option<(f64, f64, f64)> {
+    let n = x.len() as f64;
+    if x.len() < 3 {
+        return None;
+    }
+    let mx = x.iter().sum::<f64>() / n;
+    let my = y.iter().sum::<f64>() / n;
+    let sxx: f64 = x.iter().map(|v| (v - mx) * (v - mx)).sum();
+    if sxx == 0.0 {
+        return None;
+    }
+    let sxy: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let slope = sxy / sxx;
+    let intercept = my - slope * mx;
+    let rss: f64 = x
+        .iter()
+        .zip(y)
+        .map(|(a, b)| (b - intercept - slope * a).powi(2))
+        .sum();
+    Some((slope, intercept, (rss / n).sqrt()))
+}
+
+/// Residual sigma of the best fit of `y` by two levels (one step anywhere).
+fn best_step_residual(y: &[f64]) -> f64 {
+    let n = y.len();
+    if n < 2 {
+        return f64::INFINITY;
+    }
+    let total: f64 = y.iter().sum();
+    let total_sq: f64 = y.iter().map(|v| v * v).sum();
+    let mut left = 0.0;
+    let mut best = 0.0_f64;
+    for (k, v) in y.iter().enumerate().take(n - 1) {
+        left += v;
+        let (nl, nr) = ((k + 1) as f64, (n - k - 1) as f64);
+        // Between-level sum of squares explained by splitting after k.
+        best = best.max(left * left / nl + (total - left) * (total - left) / nr);
+    }
+    ((total_sq - best) / n as f64).max(0.0).sqrt()
+}
+
+/// Steps of one series found by the change-point engine: (first sample index after the step, step
+/// = after minus before, step in noise sigmas, the series' noise sigma).
+fn steps(series: &Series, engine: &EngineConfig) -> Vec<(usize, f64, f64, f64)> {
+    let values = series.values.as_slice().unwrap_or(&[]);
+    let seg = changepoint::segment(values, engine);
+    let noise = seg.noise_sigma.max(f64::MIN_POSITIVE);
+    seg.segments
+        .windows(2)
+        .map(|w| {
+            let d = w[1].mean - w[0].mean;
+            (w[1].start, d, d.abs() / noise, noise)
+        })
+        .collect()
+}
+
+const NS_PER_DAY: f64 = 86_400e9;
+
+/// Loop-back gain: span loss steps and ageing ramps, one series per repeater.
+pub fn line_monitoring(series: &[Series], config: &DetectConfig) -> Vec<Evidence> {
+    series
+        .par_iter()
+        .flat_map_iter(|s| {
+            let mut out = Vec::new();
+            let values = s.values.as_slice().unwrap_or(&[]);
+            let (x, y): (Vec<f64>, Vec<f64>) = s
+                .times_ns
+                .iter()
+                .zip(values)
+                .filter(|(_, v)| v.is_finite())
+                .map(|(&t, &v)| ((t - s.times_ns[0]) as f64 / NS_PER_DAY, v))
+                .unzip();
+            let noise = changepoint::noise_sigma(&y);
+            // A steady decline that a straight line explains to the noise, and better than one step
+            // does, is ageing, not steps.
+            if let Some((slope, _, resid)) = line_fit(&x, &y) {
+                let days = x.last().copied().unwrap_or(0.0);
+                let total = slope * days;
+                if total <= -config.min_ageing_db
+                    && resid < 1.5 * noise.max(1e-9)
+                    && resid < best_step_residual(&y)
+                {
+                    let mut e = evidence(
+                        &s.key,
+                        EvidenceKind::Ageing,
+                        s.times_ns[0],
+                        *s.times_ns.last().unwrap_or(&0),
+                    );
+                    e.span = Some(s.key.index);
+                    e.magnitude = slope;
+                    e.unit = "dB/day".into();
+                    e.sigmas = total.abs() / noise.max(1e-9);
+                    e.detail = format!(
+                        "repeater {} loop-back gain falls {:.4} dB/day ({:.3} dB over {:.1} days), residual {:.3} dB",
+                        s.key.index, -slope, -total, days, resid
+                    );
+                    out.push(e);
+                    return out;
+                }
+            }
+            for (i, d, sig, _) in steps(s, &config.engine) {
+                if d.abs() < config.min_loss_step_db {
+                    continue;
+                }
+                let t = s.times_ns[i];
+                let mut e = evidence(&s.key, EvidenceKind::LossStep, t, t);
+                e.span = Some(s.key.index);
+                e.magnitude = d;
+                e.unit = "dB".into();
+                e.sigmas = sig;
+                e.detail = format!(
+                    "repeater {} loop-back gain {} by {:.3} dB ({:.1} sigma)",
+                    s.key.index,
+                    if d < 0.0 { "dropped" } else { "rose" },
+                    d.abs(),
+                    sig
+                );
+                out.push(e);
+            }
+            out
+        })
+        .collect()
+}
+
+/// Longest series the change-point engine sees at full resolution; longer ones are reduced to
+/// block medians first (PELT's work grows with the square of the longest quiet stretch).
+pub const MAX_ENGINE_SAMPLES: usize = 4096;
+
+/// Steps of a long series: found on block medians (robust to the spikes a block may hold), each
+/// then placed at the sample, within the blocks either side, that best splits the raw values into
+/// two levels.
+fn steps_long(series: &Series, engine: &EngineConfig) -> Vec<(usize, f64, f64, f64)> {
+    let values = series.values.as_slice().unwrap_or(&[]);
+    let block = values.len().div_ceil(MAX_ENGINE_SAMPLES).max(1);
+    if block == 1 {
+        return steps(series, engine);
+    }
+    let medians: Vec<f64> = values
+        .chunks(block)
+        .map(|c| {
+            let mut v = c.to_vec();
+            crate::robust::median_in_place(&mut v).unwrap_or(f64::NAN)
+        })
+        .collect();
+    let seg = changepoint::segment(&medians, engine);
+    // Noise of one raw sample, for the size in sigmas.
+    let noise = changepoint::noise_sigma(
+        &values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect::<Vec<_>>(),
+    )
+    .max(f64::MIN_POSITIVE);
+    seg.segments
+        .windows(2)
+        .map(|w| {
+            let d = w[1].mean - w[0].mean;
+            let lo = w[1].start.saturating_sub(1) * block;
+            let hi = ((w[1].start + 1) * block).min(values.len());
+            let window: Vec<(usize, f64)> = (lo..hi)
+                .filter(|&i| values[i].is_finite())
+                .map(|i| (i, values[i]))
+                .collect();
+            // Split maximising the between-level sum of squares.
+            let total: f64 = window.iter().map(|x| x.1).sum();
+            let n = window.len() as f64;
+            let mut left = 0.0;
+            let mut best = (f64::NEG_INFINITY, w[1].start * block);
+            for (k, &(i, _)) in window.iter().enumerate().skip(1) {
+                left += window[k - 1].1;
+                let nl = k as f64;
+                let nr = n - nl;
+                let score = (left / nl - (total - left) / nr).powi(2) * nl * nr / n;
+                if score > best.0 {
+                    best = (score, i);
+                }
+            }
+            (best.1, d, d.abs() / noise, noise)
+        })
+        .collect()
+}
+
+/// One-way delay level shifts, one series per fiber and direction.
+pub fn latency(series: &[Series], config: &DetectConfig) -> Vec<Evidence> {
+    series
+        .par_iter()
+        .flat_map_iter(|s| {
+            steps_long(s, &config.engine)
+                .into_iter()
+                .filter(|&(_, d, _, _)| d.abs() >= config.min_delay_shift_us)
+                .map(|(i, d, sig, _)| {
+                    let t = s.times_ns[i];
+                    let mut e = evidence(&s.key, EvidenceKind::DelayShift, t, t);
+                    e.magnitude = d;
+                    e.unit = "us".into();
+                    e.sigmas = sig;
+                    e.detail = format!(
+                        "one-way delay {} by {:.1} us ({:.2} km of fiber at 4.897 us/km)",
+                        if d > 0.0 { "rose" } else { "fell" },
+                        d.abs(),
+                        d.abs() / cablewatch_proto::topology::FIBER_DELAY_US_PER_KM
+                    );
+                    e
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Path identifier transitions per fiber and direction: `paths` holds (key, time, path id) sorted
+/// by key and time.
+pub fn path_changes(paths: &[(SeriesKey, i64, String)]) -> Vec<Evidence> {
+    paths
+        .windows(2)
+        .filter(|w| w[0].0 == w[1].0 && w[0].2 != w[1].2)
+        .map(|w| {
+            let mut e = evidence(&w[1].0, EvidenceKind::PathChange, w[1].1, w[1].1);
+            e.detail = format!("path {} -> {}", w[0].2, w[1].2);
+            e
+        })
+        .collect()
+}
+
+/// Per-fiber optical aggregates at one time: channels reporting, median Q, median SOP max.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiberSeries {
+    /// Fiber (index 0).
+    pub key: SeriesKey,
+    /// Times, ns, ascending.
+    pub times_ns: Vec<i64>,
+    /// Channels reporting at each time.
+    pub channels: Vec<u32>,
+    /// Median Q over channels, dB.
+    pub q_db: Vec<f64>,
+    /// Median SOP rate-of-change maximum over channels, krad/s.
+    pub sop_max: Vec<f64>,
+}
+
+/// SOP bursts, Q steps and outages of each fiber. `expected` holds, per (cable, direction), the
+/// times at which any fiber of the cable reported (an outage is a time missing on one fiber only).
+pub fn optical(
+    fibers: &[FiberSeries],
+    expected: &BTreeMap<(String, String), Vec<i64>>,
+    config: &DetectConfig,
+) -> Vec<Evidence> {
+    fibers
+        .par_iter()
+        .flat_map_iter(|f| {
+            let mut out = Vec::new();
+            // SOP bursts: runs of samples far above the fiber's own median.
+            if let Some((med, sigma)) = median_sigma(&f.sop_max) {
+                let limit = (med + config.sop_burst_sigmas * sigma).max(config.sop_burst_factor * med);
+                let mut i = 0;
+                while i < f.sop_max.len() {
+                    if f.sop_max[i] > limit {
+                        let start = i;
+                        while i < f.sop_max.len() && f.sop_max[i] > limit {
+                            i += 1;
+                        }
+                        let peak = f.sop_max[start..i].iter().copied().fold(0.0, f64::max);
+                        let mut e = evidence(
+                            &f.key,
+                            EvidenceKind::SopBurst,
+                            f.times_ns[start],
+                            f.times_ns[i - 1],
+                        );
+                        e.magnitude = peak;
+                        e.unit = "krad/s".into();
+                        e.sigmas = (peak - med) / sigma.max(1e-9);
+                        e.detail = format!(
+                            "median SOP rate over the fiber's channels peaked at {peak:.1} krad/s, baseline {med:.2} krad/s, {} samples",
+                            i - start
+                        );
+                        out.push(e);
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            // Q steps of the fiber as a whole.
+            let q = Series {
+                key: f.key.clone(),
+                times_ns: f.times_ns.clone().into(),
+                values: f.q_db.clone().into(),
+            };
+            for (i, d, sig, _) in steps(&q, &config.engine) {
+                if d.abs() < config.min_q_step_db {
+                    continue;
+                }
+                let t = f.times_ns[i];
+                let mut e = evidence(&f.key, EvidenceKind::QStep, t, t);
+                e.magnitude = d;
+                e.unit = "dB".into();
+                e.sigmas = sig;
+                e.detail = format!("median Q over the fiber's channels stepped {d:+.3} dB");
+                out.push(e);
+            }
+            // Outages: times the cable reported on other fibers but not on this one.
+            if let Some(all) = expected.get(&(f.key.cable.clone(), f.key.direction.clone())) {
+                let mut mine = f.times_ns.iter().peekable();
+                let mut run: Option<(i64, i64)> = None;
+                for &t in all {
+                    while mine.peek().is_some_and(|&&m| m < t) {
+                        mine.next();
+                    }
+                    let missing = mine.peek().is_none_or(|&&m| m != t);
+                    match (&mut run, missing) {
+                        (Some((_, end)), true) => *end = t,
+                        (None, true) => run = Some((t, t)),
+                        (Some((a, b)), false) => {
+                            let mut e = evidence(&f.key, EvidenceKind::Outage, *a, *b);
+                            e.magnitude = (*b - *a) as f64 / 60e9;
+                            e.unit = "min".into();
+                            e.detail = "no channel of the fiber reported while other fibers of the cable did".into();
+                            out.push(e);
+                            run = None;
+                        }
+                        (None, false) => {}
+                    }
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::Array1;
+
+    use super::*;
+
+    fn key(index: u32) -> SeriesKey {
+        SeriesKey {
+            cable: "c".into(),
+            direction: "a_to_b".into(),
+            fiber_pair: 1,
+            index,
+        }
+    }
+
+    fn noise(i: usize) -> f64 {
+        // Deterministic, zero-mean, sigma ~0.03.
+        [0.03, -0.02, 0.045, -0.04, 0.01, -0.025, 0.0, 0.02][i % 8] * ((i % 5) as f64 / 4.0 + 0.5)
+    }
+
+    fn hourly(values: Vec<f64>, index: u32) -> Series {
+        let n = values.len();
+        Series {
+            key: key(index),
+            times_ns: Array1::from_iter((0..n as i64).map(|i| i * 3_600_000_000_000)),
+            values: Array1::from_vec(values),
+        }
+    }
+
+    #[test]
+    fn loss_step_in_one_span_is_found_with_its_size_and_span() {
+        let values: Vec<f64> = (0..720)
+            .map(|i| 10.0 + noise(i) - if i >= 400 { 0.15 } else { 0.0 })
+            .collect();
+        let flat: Vec<f64> = (0..720).map(|i| 10.0 + noise(i + 3)).collect();
+        let ev = line_monitoring(&[hourly(values, 7), hourly(flat, 8)], &DetectConfig::default());
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].kind, EvidenceKind::LossStep);
+        assert_eq!(ev[0].span, Some(7));
+        assert!((ev[0].magnitude + 0.15).abs() < 0.02, "{}", ev[0].magnitude);
+        assert!(ev[0].start_ns.abs_diff(400 * 3_600_000_000_000) <= 2 * 3_600_000_000_000);
+    }
+
+    #[test]
+    fn slow_decline_is_ageing_not_steps() {
+        let values: Vec<f64> = (0..720)
+            .map(|i| 10.0 + noise(i) - 0.006 * i as f64 / 24.0)
+            .collect();
+        let ev = line_monitoring(&[hourly(values, 3)], &DetectConfig::default());
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].kind, EvidenceKind::Ageing);
+        assert!((ev[0].magnitude + 0.006).abs() < 0.001);
+    }
+
+    #[test]
+    fn delay_shift_and_path_change() {
+        let values: Vec<f64> = (0..2000)
+            .map(|i| 6000.0 + 5.0 * noise(i) + if i >= 1500 { 100.0 } else { 0.0 })
+            .collect();
+        let ev = latency(&[hourly(values, 0)], &DetectConfig::default());
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert!((ev[0].magnitude - 100.0).abs() < 1.0);
+        let paths = vec![
+            (key(0), 1, "p".to_owned()),
+            (key(0), 2, "p".to_owned()),
+            (key(0), 3, "alt".to_owned()),
+            (key(1), 4, "x".to_owned()),
+        ];
+        let pc = path_changes(&paths);
+        assert_eq!(pc.len(), 1);
+        assert_eq!(pc[0].start_ns, 3);
+    }
+
+    #[test]
+    fn long_series_step_is_placed_at_the_right_sample() {
+        let n = 30_000;
+        let values: Vec<f64> = (0..n)
+            .map(|i| 6000.0 + 5.0 * noise(i) + if i >= 21_001 { 40.0 } else { 0.0 })
+            .collect();
+        let ev = latency(&[hourly(values, 0)], &DetectConfig::default());
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].start_ns, 21_001 * 3_600_000_000_000);
+        assert!((ev[0].magnitude - 40.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn sop_burst_and_outage_on_one_fiber() {
+        let n = 100;
+        let times: Vec<i64> = (0..n as i64).collect();
+        let mut sop: Vec<f64> = (0..n).map(|i| 0.3 + noise(i)).collect();
+        sop[40] = 50.0;
+        sop[41] = 80.0;
+        let mut f = FiberSeries {
+            key: key(0),
+            times_ns: times.clone(),
+            channels: vec![64; n],
+            q_db: (0..n).map(|i| 12.0 + noise(i)).collect(),
+            sop_max: sop,
+        };
+        // Samples 60..70 missing: an outage.
+        for v in [&mut f.q_db, &mut f.sop_max] {
+            v.drain(60..70);
+        }
+        f.times_ns.drain(60..70);
+        f.channels.drain(60..70);
+        let expected = BTreeMap::from([(("c".to_owned(), "a_to_b".to_owned()), times)]);
+        let ev = optical(&[f], &expected, &DetectConfig::default());
+        let burst: Vec<_> = ev.iter().filter(|e| e.kind == EvidenceKind::SopBurst).collect();
+        assert_eq!(burst.len(), 1, "{ev:?}");
+        assert_eq!((burst[0].start_ns, burst[0].end_ns), (40, 41));
+        assert_eq!(burst[0].magnitude, 80.0);
+        let outage: Vec<_> = ev.iter().filter(|e| e.kind == EvidenceKind::Outage).collect();
+        assert_eq!(outage.len(), 1, "{ev:?}");
+        assert_eq!((outage[0].start_ns, outage[0].end_ns), (60, 69));
+    }
+}

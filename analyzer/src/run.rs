@@ -1,0 +1,335 @@
+//! `cablewatch-analyzer run`: stored tables + topology + context -> findings.
+//!
+//! ```text
+//! load (polars lazy scans, cable/time filters pushed down): loop-back gain per repeater, delay and
+//!   path per fiber, optical aggregated per fiber and time
+//! --> detect (rayon over series) --> fuse + explain --> findings.json, findings.parquet, summary
+//! ```
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use cablewatch_proto::{
+    context::Context,
+    tables::{self, LATENCY, LINE_MONITORING},
+    topology::Topology,
+};
+use polars::prelude::*;
+
+use crate::{
+    AnalyzerError, Result,
+    detect::{self, DetectConfig, Evidence},
+    error::polars_ctx,
+    fusion::{Class, Finding, FusionConfig, fuse},
+    load::{Filter, has_data},
+    series::{load_fiber_optical, load_paths, load_series},
+};
+
+/// What to analyse.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Stored tables.
+    pub data: PathBuf,
+    /// Topology file.
+    pub topology: PathBuf,
+    /// Context records directory.
+    pub context: Option<PathBuf>,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Time window.
+    pub filter: Filter,
+}
+
+/// What a run found.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Findings, in time order.
+    pub findings: Vec<Finding>,
+    /// Rows read per table.
+    pub rows: BTreeMap<&'static str, usize>,
+    /// Tables missing from the data directory (analysed without them).
+    pub missing_tables: Vec<&'static str>,
+    /// Seconds per stage.
+    pub stages: Vec<(&'static str, f64)>,
+}
+
+impl RunReport {
+    /// Findings a scheduler should page someone for: suspicious and unexplained.
+    pub fn unexplained_suspicious(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.class.suspicious() && !f.explained)
+            .count()
+    }
+}
+
+/// Runs the analysis; `progress` hears each stage.
+pub fn run(options: &RunOptions, mut progress: impl FnMut(&str)) -> Result<RunReport> {
+    let topology = Topology::from_toml_file(&options.topology).map_err(|e| AnalyzerError::Input {
+        path: options.topology.clone(),
+        line: 0,
+        problem: e.to_string(),
+    })?;
+    let context = match &options.context {
+        Some(dir) => {
+            let c = Context::load_dir(dir).map_err(|e| AnalyzerError::Input {
+                path: dir.clone(),
+                line: 0,
+                problem: e.to_string(),
+            })?;
+            c.check_against(&topology).map_err(|e| AnalyzerError::Input {
+                path: dir.clone(),
+                line: 0,
+                problem: e.to_string(),
+            })?;
+            c
+        }
+        None => Context::default(),
+    };
+    if let Some(cable) = &options.filter.cable
+        && topology.cable(cable).is_none()
+    {
+        return Err(AnalyzerError::Input {
+            path: options.topology.clone(),
+            line: 0,
+            problem: format!("cable {cable:?} is not in the topology"),
+        });
+    }
+    let present: Vec<&'static tables::Table> = tables::ALL
+        .into_iter()
+        .filter(|t| has_data(&options.data, t))
+        .collect();
+    if present.is_empty() {
+        return Err(AnalyzerError::NoData {
+            dir: options.data.clone(),
+            tables: tables::ALL.map(|t| t.name).join(", "),
+        });
+    }
+    let missing_tables: Vec<&'static str> = tables::ALL
+        .into_iter()
+        .filter(|t| !present.iter().any(|p| p.name == t.name))
+        .map(|t| t.name)
+        .collect();
+    let config = DetectConfig::default();
+    let mut stages = Vec::new();
+    let mut rows = BTreeMap::new();
+    let mut evidence: Vec<Evidence> = Vec::new();
+    let mut stage = |name: &'static str, started: Instant| {
+        stages.push((name, started.elapsed().as_secs_f64()));
+    };
+    let has = |t: &tables::Table| present.iter().any(|p| p.name == t.name);
+
+    if has(&LINE_MONITORING) {
+        progress("line monitoring: loading loop-back gain per repeater");
+        let t = Instant::now();
+        let lm = load_series(
+            &options.data,
+            &LINE_MONITORING,
+            Some(tables::col::REPEATER),
+            tables::col::LOOPBACK_GAIN_DB,
+            &options.filter,
+        )?;
+        rows.insert(LINE_MONITORING.name, lm.iter().map(|s| s.values.len()).sum());
+        progress(&format!("line monitoring: detecting on {} series", lm.len()));
+        evidence.extend(detect::line_monitoring(&lm, &config));
+        stage("line monitoring", t);
+    }
+    if has(&LATENCY) {
+        progress("latency: loading delay and path per fiber");
+        let t = Instant::now();
+        let lat = load_series(
+            &options.data,
+            &LATENCY,
+            None,
+            tables::col::DELAY_US,
+            &options.filter,
+        )?;
+        rows.insert(LATENCY.name, lat.iter().map(|s| s.values.len()).sum());
+        progress(&format!("latency: detecting on {} series", lat.len()));
+        evidence.extend(detect::latency(&lat, &config));
+        let paths = load_paths(&options.data, &options.filter)?;
+        evidence.extend(detect::path_changes(&paths));
+        stage("latency", t);
+    }
+    if has(&tables::OPTICAL_CHANNEL) {
+        progress("optical: aggregating channels per fiber");
+        let t = Instant::now();
+        let fibers = load_fiber_optical(&options.data, &options.filter)?;
+        let samples: usize = fibers.iter().flat_map(|f| &f.channels).map(|&n| n as usize).sum();
+        rows.insert(tables::OPTICAL_CHANNEL.name, samples);
+        let mut expected: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
+        for f in &fibers {
+            expected
+                .entry((f.key.cable.clone(), f.key.direction.clone()))
+                .or_default()
+                .extend(&f.times_ns);
+        }
+        for times in expected.values_mut() {
+            times.sort_unstable();
+            times.dedup();
+        }
+        progress(&format!("optical: detecting on {} fibers", fibers.len()));
+        evidence.extend(detect::optical(&fibers, &expected, &config));
+        stage("optical", t);
+    }
+    progress(&format!("fusing {} pieces of evidence", evidence.len()));
+    let t = Instant::now();
+    let findings = fuse(evidence, &topology, &context, &FusionConfig::default());
+    stage("fusion", t);
+    write_outputs(&options.out, &findings)?;
+    Ok(RunReport {
+        findings,
+        rows,
+        missing_tables,
+        stages,
+    })
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AnalyzerError + '_ {
+    move |e| AnalyzerError::Input {
+        path: path.to_owned(),
+        line: 0,
+        problem: format!("cannot write: {e}"),
+    }
+}
+
+/// Writes `findings.json` (everything) and `findings.parquet` (one row per finding, evidence and
+/// explanations as JSON text) under `out`, each through a temporary file and a rename.
+pub fn write_outputs(out: &Path, findings: &[Finding]) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    let json_path = out.join("findings.json");
+    let tmp = out.join(".findings.json.tmp");
+    let text = serde_json::to_string_pretty(findings).map_err(|e| AnalyzerError::Input {
+        path: json_path.clone(),
+        line: 0,
+        problem: e.to_string(),
+    })?;
+    std::fs::write(&tmp, text + "\n").map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, &json_path).map_err(io_err(&json_path))?;
+
+    let text = |f: fn(&Finding) -> String| findings.iter().map(f).collect::<Vec<_>>();
+    let mut df = DataFrame::new(
+        findings.len(),
+        vec![
+            Column::new("id".into(), text(|f| f.id.clone())),
+            Column::new("class".into(), text(|f| f.class.name().to_owned())),
+            Column::new(
+                "signature_class".into(),
+                text(|f| f.signature_class.name().to_owned()),
+            ),
+            Column::new(
+                "explained".into(),
+                findings.iter().map(|f| f.explained).collect::<Vec<_>>(),
+            ),
+            Column::new("cable".into(), text(|f| f.cable.clone())),
+            Column::new(
+                "fiber_pair".into(),
+                findings.iter().map(|f| f.fiber_pair).collect::<Vec<_>>(),
+            ),
+            Column::new("direction".into(), text(|f| f.direction.clone())),
+            Column::new("span".into(), findings.iter().map(|f| f.span).collect::<Vec<_>>()),
+            Column::new(
+                "km_from".into(),
+                findings.iter().map(|f| f.km_from).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "km_to".into(),
+                findings.iter().map(|f| f.km_to).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "start_ns".into(),
+                findings.iter().map(|f| f.start_ns).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "end_ns".into(),
+                findings.iter().map(|f| f.end_ns).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "loss_db".into(),
+                findings.iter().map(|f| f.loss_db).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "delay_us".into(),
+                findings.iter().map(|f| f.delay_us).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "sop_peak_krad_s".into(),
+                findings.iter().map(|f| f.sop_peak_krad_s).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "confidence".into(),
+                findings.iter().map(|f| f.confidence).collect::<Vec<_>>(),
+            ),
+            Column::new("summary".into(), text(|f| f.summary.clone())),
+            Column::new(
+                "evidence_json".into(),
+                text(|f| serde_json::to_string(&f.evidence).unwrap_or_default()),
+            ),
+            Column::new(
+                "explanations_json".into(),
+                text(|f| serde_json::to_string(&f.explanations).unwrap_or_default()),
+            ),
+        ],
+    )
+    .map_err(polars_ctx("building the findings table"))?;
+    let parquet_path = out.join("findings.parquet");
+    let tmp = out.join(".findings.parquet.tmp");
+    let file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+    ParquetWriter::new(file)
+        .finish(&mut df)
+        .map_err(polars_ctx(format!("writing {}", parquet_path.display())))?;
+    std::fs::rename(&tmp, &parquet_path).map_err(io_err(&parquet_path))?;
+    Ok(())
+}
+
+/// The one-screen summary.
+pub fn summary(report: &RunReport) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let rows: Vec<String> = report.rows.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    let _ = writeln!(s, "read: {}", rows.join(", "));
+    if !report.missing_tables.is_empty() {
+        let _ = writeln!(
+            s,
+            "missing tables (analysed without them): {}",
+            report.missing_tables.join(", ")
+        );
+    }
+    let _ = writeln!(s, "findings: {}", report.findings.len());
+    for class in Class::ALL {
+        let of: Vec<&Finding> = report.findings.iter().filter(|f| f.class == class).collect();
+        if of.is_empty() {
+            continue;
+        }
+        let unexplained = of.iter().filter(|f| !f.explained).count();
+        let _ = writeln!(
+            s,
+            "  {:<18} {:>4} ({} unexplained)",
+            class.name(),
+            of.len(),
+            unexplained
+        );
+    }
+    let mut top: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.class.suspicious() && !f.explained)
+        .collect();
+    top.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    if !top.is_empty() {
+        let _ = writeln!(s, "unexplained suspicious findings, most confident first:");
+        for f in top.iter().take(10) {
+            let _ = writeln!(s, "  {} {} {:.2} {}", f.id, f.start, f.confidence, f.summary);
+        }
+    }
+    let stages: Vec<String> = report
+        .stages
+        .iter()
+        .map(|(n, secs)| format!("{n} {secs:.2} s"))
+        .collect();
+    let _ = writeln!(s, "time: {}", stages.join(", "));
+    s
+}

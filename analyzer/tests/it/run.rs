@@ -1,0 +1,112 @@
+use std::path::PathBuf;
+
+use cablewatch_analyzer::{
+    fusion::Class,
+    load::Filter,
+    run::{RunOptions, run},
+};
+use cablewatch_proto::context::Context;
+use cablewatch_testdata::{
+    events::{EventKind, FixedEvent, context_records},
+    generate::{Simulation, write_tables},
+    scenario::Scenario,
+};
+
+/// Three days of the tiny plant with a 0.3 dB clip-on tap (fiber pair 2, B to A, span 3) and a
+/// catalogued earthquake: the tap is found, localized and left unexplained; the earthquake is
+/// explained.
+#[test]
+fn run_finds_and_localizes_a_tap_and_explains_an_earthquake() {
+    let mut s = Scenario::load("tiny").unwrap();
+    s.days = 3.0;
+    let at =
+        |h: i64| chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(s.start_ns + h * 3_600_000_000_000);
+    let fixed = |kind, hours, magnitude| FixedEvent {
+        kind,
+        cable: cablewatch_proto::CableId::try_new("tiny-1").unwrap(),
+        start: at(hours),
+        fiber_pair: Some(2),
+        direction: Some("b_to_a".into()),
+        span: Some(3),
+        channel: None,
+        magnitude: Some(magnitude),
+        logged: None,
+        bend: Some(false),
+    };
+    s.events.fixed = vec![
+        fixed(EventKind::ClipOnTap, 30, 0.3),
+        fixed(EventKind::Earthquake, 50, 6.5),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulation::new(&s, 3).unwrap();
+    write_tables(&sim, &dir.path().join("data")).unwrap();
+    std::fs::create_dir_all(dir.path().join("context")).unwrap();
+    Context::write_jsonl(
+        &dir.path().join("context/records.jsonl"),
+        &context_records(&s.topology, &sim.events),
+    )
+    .unwrap();
+    let options = RunOptions {
+        data: dir.path().join("data"),
+        topology: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/topology-tiny.toml"),
+        context: Some(dir.path().join("context")),
+        out: dir.path().join("out"),
+        filter: Filter::default(),
+    };
+    let report = run(&options, |_| {}).unwrap();
+    let suspicious: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.class.suspicious() && !f.explained)
+        .collect();
+    assert_eq!(suspicious.len(), 1, "{:#?}", report.findings);
+    let tap = suspicious[0];
+    assert_eq!(tap.class, Class::TapLike);
+    assert_eq!(
+        (tap.cable.as_str(), tap.fiber_pair, tap.direction.as_str()),
+        ("tiny-1", 2, "b_to_a")
+    );
+    assert_eq!(tap.span, Some(3));
+    let loss = tap.loss_db.unwrap();
+    assert!((loss - 0.3).abs() < 0.05, "loss {loss}");
+    assert!(
+        tap.sop_peak_krad_s.is_some(),
+        "the fitting burst is part of the finding"
+    );
+    assert!(
+        tap.explanations.iter().all(|h| !h.supported),
+        "{:#?}",
+        tap.explanations
+    );
+    let quake: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| {
+            f.start_ns >= s.start_ns + 49 * 3_600_000_000_000
+                && f.start_ns < s.start_ns + 51 * 3_600_000_000_000
+        })
+        .collect();
+    assert!(!quake.is_empty());
+    assert!(
+        quake
+            .iter()
+            .all(|f| f.class == Class::Environmental && f.explained),
+        "{quake:#?}"
+    );
+    // Outputs: JSON with every finding, Parquet read back by polars with one row per finding.
+    let json: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(options.out.join("findings.json")).unwrap()).unwrap();
+    assert_eq!(json.len(), report.findings.len());
+    let path = options.out.join("findings.parquet");
+    let df = polars::prelude::LazyFrame::scan_parquet(
+        polars::prelude::PlRefPath::new(path.to_string_lossy().as_ref()),
+        Default::default(),
+    )
+    .unwrap()
+    .collect()
+    .unwrap();
+    assert_eq!(df.height(), report.findings.len());
+    // Same input, same findings.
+    let again = run(&options, |_| {}).unwrap();
+    assert_eq!(again.findings, report.findings);
+}
