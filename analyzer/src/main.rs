@@ -29,15 +29,8 @@ enum Command {
         /// Root of the stored tables.
         #[arg(long, env = "CABLEWATCH_DATA_DIR")]
         data: PathBuf,
-        /// Only this cable.
-        #[arg(long)]
-        cable: Option<String>,
-        /// Only from this time (RFC 3339 or YYYY-MM-DD, UTC).
-        #[arg(long)]
-        since: Option<String>,
-        /// Only before this time (RFC 3339 or YYYY-MM-DD, UTC).
-        #[arg(long)]
-        until: Option<String>,
+        #[command(flatten)]
+        window: Window,
     },
     /// Runs the whole system on an embedded scenario: simulated stations -> gRPC collector -> Parquet
     /// -> analyzer.
@@ -71,15 +64,8 @@ enum Command {
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
-        /// Only this cable.
-        #[arg(long)]
-        cable: Option<String>,
-        /// Only from this time (RFC 3339 or YYYY-MM-DD, UTC).
-        #[arg(long)]
-        since: Option<String>,
-        /// Only before this time (RFC 3339 or YYYY-MM-DD, UTC).
-        #[arg(long)]
-        until: Option<String>,
+        #[command(flatten)]
+        window: Window,
     },
     /// Runs the change-point engine with its default configuration on one series and prints JSON:
     /// `change_points` (0-based rows where a new segment begins), segments, outliers, timing.
@@ -95,6 +81,30 @@ enum Command {
         #[arg(long, requires = "labelled")]
         json: bool,
     },
+}
+
+/// Which cable and time range to read.
+#[derive(Debug, clap::Args)]
+struct Window {
+    /// Only this cable.
+    #[arg(long)]
+    cable: Option<String>,
+    /// Only from this time (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only before this time (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long)]
+    until: Option<String>,
+}
+
+impl Window {
+    fn filter(self) -> anyhow::Result<Filter> {
+        Ok(Filter {
+            cable: self.cable,
+            since_ns: self.since.as_deref().map(parse_time).transpose()?,
+            until_ns: self.until.as_deref().map(parse_time).transpose()?,
+        })
+    }
 }
 
 /// Exit code for bad input (arguments, files).
@@ -138,17 +148,8 @@ fn main() -> ExitCode {
 fn run(args: Args) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
     match args.command {
-        Command::Inspect {
-            data,
-            cable,
-            since,
-            until,
-        } => {
-            let filter = Filter {
-                cable,
-                since_ns: since.as_deref().map(parse_time).transpose()?,
-                until_ns: until.as_deref().map(parse_time).transpose()?,
-            };
+        Command::Inspect { data, window } => {
+            let filter = window.filter()?;
             let summary = summarize(&data, &filter)?;
             write!(out, "{summary}")?;
         }
@@ -185,20 +186,14 @@ fn run(args: Args) -> anyhow::Result<u8> {
             topology,
             context,
             out: dir,
-            cable,
-            since,
-            until,
+            window,
         } => {
             let options = run::RunOptions {
                 data,
                 topology,
                 context,
                 out: dir.clone(),
-                filter: Filter {
-                    cable,
-                    since_ns: since.as_deref().map(parse_time).transpose()?,
-                    until_ns: until.as_deref().map(parse_time).transpose()?,
-                },
+                filter: window.filter()?,
             };
             let report = run::run(&options, |stage| {
                 let _ = writeln!(std::io::stderr(), "[run] {stage}");
