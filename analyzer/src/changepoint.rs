@@ -130,34 +130,29 @@ pub fn segment(values: &[f64], config: &Config) -> Segmentation {
     let cuts = pelt(&prefix, kept.len(), config);
     let cuts = drop_small_changes(&prefix, cuts, kept.len(), noise_sigma, config);
     let change_points: Vec<usize> = cuts.iter().map(|&c| rows[c]).collect();
-    let mut segments = Vec::with_capacity(cuts.len() + 1);
+    // Bounds always hold 0 and the end, so there is at least one segment; with no samples its mean
+    // and sigma are NaN (0 / 0).
     let bounds: Vec<usize> = std::iter::once(0)
         .chain(cuts.iter().copied())
         .chain(std::iter::once(kept.len()))
         .collect();
-    for w in bounds.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        let part = &kept[a..b];
-        let n = part.len().max(1) as f64;
-        let mean = part.iter().sum::<f64>() / n;
-        let var = part.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
-        segments.push(Segment {
-            start: if a == 0 { 0 } else { rows[a] },
-            end: if b == kept.len() { values.len() } else { rows[b] },
-            samples: part.len(),
-            mean,
-            sigma: var.sqrt(),
-        });
-    }
-    if segments.is_empty() {
-        segments.push(Segment {
-            start: 0,
-            end: values.len(),
-            samples: 0,
-            mean: f64::NAN,
-            sigma: f64::NAN,
-        });
-    }
+    let segments = bounds
+        .windows(2)
+        .map(|w| {
+            let (a, b) = (w[0], w[1]);
+            let part = &kept[a..b];
+            let n = part.len() as f64;
+            let mean = part.iter().sum::<f64>() / n;
+            let var = part.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+            Segment {
+                start: if a == 0 { 0 } else { rows[a] },
+                end: if b == kept.len() { values.len() } else { rows[b] },
+                samples: part.len(),
+                mean,
+                sigma: var.sqrt(),
+            }
+        })
+        .collect();
     Segmentation {
         change_points,
         segments,
@@ -334,13 +329,16 @@ fn drop_small_changes(
     noise_sigma: f64,
     config: &Config,
 ) -> Vec<usize> {
+    // Smallest shift of mean that matters between segments with spreads s1 and s2.
+    let needed = |s1: f64, s2: f64| {
+        (config.min_shift_sigmas * noise_sigma)
+            .max(config.min_shift_segment_sigmas * s1.max(s2))
+            .max(f64::MIN_POSITIVE)
+    };
     let effect = |a: usize, b: usize, c: usize| {
         let (m1, s1) = p.mean_sigma(a, b);
         let (m2, s2) = p.mean_sigma(b, c);
-        let needed = (config.min_shift_sigmas * noise_sigma)
-            .max(config.min_shift_segment_sigmas * s1.max(s2))
-            .max(f64::MIN_POSITIVE);
-        let shift = (m1 - m2).abs() / needed;
+        let shift = (m1 - m2).abs() / needed(s1, s2);
         let ratio = (s1.max(s2) / s1.min(s2).max(f64::MIN_POSITIVE)).ln()
             / config.min_scale_ratio.ln().max(f64::MIN_POSITIVE);
         shift.max(ratio)
@@ -355,9 +353,7 @@ fn drop_small_changes(
             let before = if k >= 2 { cuts[k - 2] } else { 0 };
             let (m1, s1) = p.mean_sigma(before, a);
             let (m2, s2) = p.mean_sigma(b, c);
-            let needed =
-                (config.min_shift_sigmas * noise_sigma).max(config.min_shift_segment_sigmas * s1.max(s2));
-            if (m1 - m2).abs() < needed {
+            if (m1 - m2).abs() < needed(s1, s2) {
                 cuts.drain(k - 1..=k);
                 k = k.saturating_sub(1);
                 continue;

@@ -121,8 +121,8 @@ fn evidence(key: &SeriesKey, kind: EvidenceKind, start_ns: i64, end_ns: i64) -> 
     }
 }
 
-/// Least-squares slope and intercept of `y` against `x` (both finite), with the residual sigma.
-fn line_fit(x: &[f64], y: &[f64]) -> Option<(f64, f64, f64)> {
+/// Least-squares slope of `y` against `x` (both finite), with the residual sigma.
+fn line_fit(x: &[f64], y: &[f64]) -> Option<(f64, f64)> {
     let n = x.len() as f64;
     if x.len() < 3 {
         return None;
@@ -141,7 +141,7 @@ fn line_fit(x: &[f64], y: &[f64]) -> Option<(f64, f64, f64)> {
         .zip(y)
         .map(|(a, b)| (b - intercept - slope * a).powi(2))
         .sum();
-    Some((slope, intercept, (rss / n).sqrt()))
+    Some((slope, (rss / n).sqrt()))
 }
 
 /// Residual sigma of the best fit of `y` by two levels (one step anywhere).
@@ -164,18 +164,22 @@ fn best_step_residual(y: &[f64]) -> f64 {
 }
 
 /// Steps of one series found by the change-point engine: (first sample index after the step, step
-/// = after minus before, step in noise sigmas, the series' noise sigma).
-fn steps(series: &Series, engine: &EngineConfig) -> Vec<(usize, f64, f64, f64)> {
-    let values = series.values.as_slice().unwrap_or(&[]);
+/// = after minus before, step in noise sigmas).
+fn steps(values: &[f64], engine: &EngineConfig) -> Vec<(usize, f64, f64)> {
     let seg = changepoint::segment(values, engine);
     let noise = seg.noise_sigma.max(f64::MIN_POSITIVE);
     seg.segments
         .windows(2)
         .map(|w| {
             let d = w[1].mean - w[0].mean;
-            (w[1].start, d, d.abs() / noise, noise)
+            (w[1].start, d, d.abs() / noise)
         })
         .collect()
+}
+
+/// The values of `series` as a slice.
+fn values(series: &Series) -> &[f64] {
+    series.values.as_slice().unwrap_or(&[])
 }
 
 const NS_PER_DAY: f64 = 86_400e9;
@@ -186,18 +190,17 @@ pub fn line_monitoring(series: &[Series], config: &DetectConfig) -> Vec<Evidence
         .par_iter()
         .flat_map_iter(|s| {
             let mut out = Vec::new();
-            let values = s.values.as_slice().unwrap_or(&[]);
             let (x, y): (Vec<f64>, Vec<f64>) = s
                 .times_ns
                 .iter()
-                .zip(values)
+                .zip(values(s))
                 .filter(|(_, v)| v.is_finite())
                 .map(|(&t, &v)| ((t - s.times_ns[0]) as f64 / NS_PER_DAY, v))
                 .unzip();
             let noise = changepoint::noise_sigma(&y);
             // A steady decline that a straight line explains to the noise, and better than one step
             // does, is ageing, not steps.
-            if let Some((slope, _, resid)) = line_fit(&x, &y) {
+            if let Some((slope, resid)) = line_fit(&x, &y) {
                 let days = x.last().copied().unwrap_or(0.0);
                 let total = slope * days;
                 if total <= -config.min_ageing_db
@@ -222,7 +225,7 @@ pub fn line_monitoring(series: &[Series], config: &DetectConfig) -> Vec<Evidence
                     return out;
                 }
             }
-            for (i, d, sig, _) in steps(s, &config.engine) {
+            for (i, d, sig) in steps(values(s), &config.engine) {
                 if d.abs() < config.min_loss_step_db {
                     continue;
                 }
@@ -253,11 +256,10 @@ pub const MAX_ENGINE_SAMPLES: usize = 4096;
 /// Steps of a long series: found on block medians (robust to the spikes a block may hold), each
 /// then placed at the sample, within the blocks either side, that best splits the raw values into
 /// two levels.
-fn steps_long(series: &Series, engine: &EngineConfig) -> Vec<(usize, f64, f64, f64)> {
-    let values = series.values.as_slice().unwrap_or(&[]);
+fn steps_long(values: &[f64], engine: &EngineConfig) -> Vec<(usize, f64, f64)> {
     let block = values.len().div_ceil(MAX_ENGINE_SAMPLES).max(1);
     if block == 1 {
-        return steps(series, engine);
+        return steps(values, engine);
     }
     let medians: Vec<f64> = values
         .chunks(block)
@@ -300,7 +302,7 @@ fn steps_long(series: &Series, engine: &EngineConfig) -> Vec<(usize, f64, f64, f
                     best = (score, i);
                 }
             }
-            (best.1, d, d.abs() / noise, noise)
+            (best.1, d, d.abs() / noise)
         })
         .collect()
 }
@@ -310,10 +312,10 @@ pub fn latency(series: &[Series], config: &DetectConfig) -> Vec<Evidence> {
     series
         .par_iter()
         .flat_map_iter(|s| {
-            steps_long(s, &config.engine)
+            steps_long(values(s), &config.engine)
                 .into_iter()
-                .filter(|&(_, d, _, _)| d.abs() >= config.min_delay_shift_us)
-                .map(|(i, d, sig, _)| {
+                .filter(|&(_, d, _)| d.abs() >= config.min_delay_shift_us)
+                .map(|(i, d, sig)| {
                     let t = s.times_ns[i];
                     let mut e = evidence(&s.key, EvidenceKind::DelayShift, t, t);
                     e.magnitude = d;
@@ -403,12 +405,7 @@ pub fn optical(
                 }
             }
             // Q steps of the fiber as a whole.
-            let q = Series {
-                key: f.key.clone(),
-                times_ns: f.times_ns.clone().into(),
-                values: f.q_db.clone().into(),
-            };
-            for (i, d, sig, _) in steps(&q, &config.engine) {
+            for (i, d, sig) in steps(&f.q_db, &config.engine) {
                 if d.abs() < config.min_q_step_db {
                     continue;
                 }

@@ -65,6 +65,17 @@ pub enum AnalyzerError {
     },
 }
 
+impl AnalyzerError {
+    /// A problem with an input file (`line` 0: the whole file).
+    pub fn input(path: impl Into<PathBuf>, line: usize, problem: impl ToString) -> Self {
+        AnalyzerError::Input {
+            path: path.into(),
+            line,
+            problem: problem.to_string(),
+        }
+    }
+}
+
 /// Result alias for the analyzer.
 pub type Result<T, E = AnalyzerError> = std::result::Result<T, E>;
 

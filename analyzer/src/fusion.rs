@@ -208,30 +208,31 @@ pub fn fuse(
             b.span,
         ))
     });
-    let all = evidence.clone();
-    let mut groups: Vec<Vec<Evidence>> = Vec::new();
-    for e in evidence {
-        let join = groups.last().is_some_and(|g| {
-            let last = &g[0];
-            let end = g.iter().map(|x| x.end_ns).max().unwrap_or(last.end_ns);
-            last.cable == e.cable
-                && last.fiber_pair == e.fiber_pair
-                && last.direction == e.direction
-                && e.start_ns <= end + config.gap_ns
+    // Groups are runs of the sorted evidence: (first index, end time so far).
+    let mut starts: Vec<usize> = Vec::new();
+    let mut group_end = i64::MIN;
+    for (i, e) in evidence.iter().enumerate() {
+        let join = starts.last().is_some_and(|&g| {
+            let first = &evidence[g];
+            first.cable == e.cable
+                && first.fiber_pair == e.fiber_pair
+                && first.direction == e.direction
+                && e.start_ns <= group_end.saturating_add(config.gap_ns)
                 && e.kind != EvidenceKind::Ageing
-                && g[0].kind != EvidenceKind::Ageing
+                && first.kind != EvidenceKind::Ageing
         });
         if join {
-            if let Some(g) = groups.last_mut() {
-                g.push(e);
-            }
+            group_end = group_end.max(e.end_ns);
         } else {
-            groups.push(vec![e]);
+            starts.push(i);
+            group_end = e.end_ns;
         }
     }
-    let mut findings: Vec<Finding> = groups
-        .into_iter()
-        .map(|g| finding(g, &all, topology, context, config))
+    let ends = starts.iter().skip(1).copied().chain([evidence.len()]);
+    let mut findings: Vec<Finding> = starts
+        .iter()
+        .zip(ends)
+        .map(|(&a, b)| finding(evidence[a..b].to_vec(), &evidence, topology, context, config))
         .collect();
     findings.sort_by(|a, b| {
         (a.start_ns, &a.cable, a.fiber_pair, &a.direction).cmp(&(

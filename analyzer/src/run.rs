@@ -68,23 +68,13 @@ impl RunReport {
 
 /// Runs the analysis; `progress` hears each stage.
 pub fn run(options: &RunOptions, mut progress: impl FnMut(&str)) -> Result<RunReport> {
-    let topology = Topology::from_toml_file(&options.topology).map_err(|e| AnalyzerError::Input {
-        path: options.topology.clone(),
-        line: 0,
-        problem: e.to_string(),
-    })?;
+    let topology = Topology::from_toml_file(&options.topology)
+        .map_err(|e| AnalyzerError::input(&options.topology, 0, e))?;
     let context = match &options.context {
         Some(dir) => {
-            let c = Context::load_dir(dir).map_err(|e| AnalyzerError::Input {
-                path: dir.clone(),
-                line: 0,
-                problem: e.to_string(),
-            })?;
-            c.check_against(&topology).map_err(|e| AnalyzerError::Input {
-                path: dir.clone(),
-                line: 0,
-                problem: e.to_string(),
-            })?;
+            let c = Context::load_dir(dir).map_err(|e| AnalyzerError::input(dir, 0, e))?;
+            c.check_against(&topology)
+                .map_err(|e| AnalyzerError::input(dir, 0, e))?;
             c
         }
         None => Context::default(),
@@ -92,11 +82,11 @@ pub fn run(options: &RunOptions, mut progress: impl FnMut(&str)) -> Result<RunRe
     if let Some(cable) = &options.filter.cable
         && topology.cable(cable).is_none()
     {
-        return Err(AnalyzerError::Input {
-            path: options.topology.clone(),
-            line: 0,
-            problem: format!("cable {cable:?} is not in the topology"),
-        });
+        return Err(AnalyzerError::input(
+            &options.topology,
+            0,
+            format!("cable {cable:?} is not in the topology"),
+        ));
     }
     let present: Vec<&'static tables::Table> = tables::ALL
         .into_iter()
@@ -189,11 +179,7 @@ pub fn run(options: &RunOptions, mut progress: impl FnMut(&str)) -> Result<RunRe
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AnalyzerError + '_ {
-    move |e| AnalyzerError::Input {
-        path: path.to_owned(),
-        line: 0,
-        problem: format!("cannot write: {e}"),
-    }
+    move |e| AnalyzerError::input(path, 0, format!("cannot write: {e}"))
 }
 
 /// Writes `findings.json` (everything) and `findings.parquet` (one row per finding, evidence and
@@ -202,11 +188,7 @@ pub fn write_outputs(out: &Path, findings: &[Finding]) -> Result<()> {
     std::fs::create_dir_all(out).map_err(io_err(out))?;
     let json_path = out.join("findings.json");
     let tmp = out.join(".findings.json.tmp");
-    let text = serde_json::to_string_pretty(findings).map_err(|e| AnalyzerError::Input {
-        path: json_path.clone(),
-        line: 0,
-        problem: e.to_string(),
-    })?;
+    let text = serde_json::to_string_pretty(findings).map_err(|e| AnalyzerError::input(&json_path, 0, e))?;
     std::fs::write(&tmp, text + "\n").map_err(io_err(&tmp))?;
     std::fs::rename(&tmp, &json_path).map_err(io_err(&json_path))?;
 

@@ -153,25 +153,51 @@ pub fn load_fiber_optical(
     split_fibers(&df).map_err(polars_ctx("splitting optical_channel into fibers"))
 }
 
+/// The key columns of a frame sorted by series, read row by row without allocating.
+struct KeyColumns<'a> {
+    cable: &'a StringChunked,
+    direction: &'a StringChunked,
+    fiber_pair: &'a UInt32Chunked,
+}
+
+impl<'a> KeyColumns<'a> {
+    fn new(df: &'a DataFrame) -> PolarsResult<Self> {
+        Ok(Self {
+            cable: df.column("cable")?.str()?,
+            direction: df.column("direction")?.str()?,
+            fiber_pair: df.column("fiber_pair")?.u32()?,
+        })
+    }
+
+    /// Whether row `i` belongs to the fiber `key`.
+    fn is(&self, i: usize, key: &SeriesKey) -> bool {
+        self.cable.get(i) == Some(key.cable.as_str())
+            && self.direction.get(i) == Some(key.direction.as_str())
+            && self.fiber_pair.get(i) == Some(key.fiber_pair)
+    }
+
+    /// The fiber of row `i`.
+    fn key(&self, i: usize) -> SeriesKey {
+        SeriesKey {
+            cable: self.cable.get(i).unwrap_or_default().to_owned(),
+            direction: self.direction.get(i).unwrap_or_default().to_owned(),
+            fiber_pair: self.fiber_pair.get(i).unwrap_or_default(),
+            index: 0,
+        }
+    }
+}
+
 fn split_fibers(df: &DataFrame) -> PolarsResult<Vec<crate::detect::FiberSeries>> {
-    let cable = df.column("cable")?.str()?;
-    let direction = df.column("direction")?.str()?;
-    let fiber_pair = df.column("fiber_pair")?.u32()?;
+    let keys = KeyColumns::new(df)?;
     let t = df.column("t")?.i64()?;
     let n = df.column("n")?.u32()?;
     let q = df.column("q")?.f64()?;
     let sop = df.column("sop")?.f64()?;
     let mut out: Vec<crate::detect::FiberSeries> = Vec::new();
     for i in 0..df.height() {
-        let key = SeriesKey {
-            cable: cable.get(i).unwrap_or_default().to_owned(),
-            direction: direction.get(i).unwrap_or_default().to_owned(),
-            fiber_pair: fiber_pair.get(i).unwrap_or_default(),
-            index: 0,
-        };
-        if out.last().is_none_or(|f| f.key != key) {
+        if out.last().is_none_or(|f| !keys.is(i, &f.key)) {
             out.push(crate::detect::FiberSeries {
-                key,
+                key: keys.key(i),
                 times_ns: Vec::new(),
                 channels: Vec::new(),
                 q_db: Vec::new(),
@@ -188,7 +214,9 @@ fn split_fibers(df: &DataFrame) -> PolarsResult<Vec<crate::detect::FiberSeries>>
     Ok(out)
 }
 
-/// Path identifiers of the latency probes: (fiber, time, path id), sorted by fiber and time.
+/// Path identifiers of the latency probes where they change: (fiber, time, path id) for the first
+/// probe of each fiber and each probe whose path differs from the one before, sorted by fiber and
+/// time.
 pub fn load_paths(data: &std::path::Path, filter: &Filter) -> Result<Vec<(SeriesKey, i64, String)>> {
     use tables::{LATENCY, col as c};
     let df = scan(data, &LATENCY, filter)?
@@ -206,25 +234,22 @@ pub fn load_paths(data: &std::path::Path, filter: &Filter) -> Result<Vec<(Series
         .collect()
         .map_err(polars_ctx("loading latency.path_id"))?;
     let read = || -> PolarsResult<Vec<(SeriesKey, i64, String)>> {
-        let cable = df.column("cable")?.str()?;
-        let direction = df.column("direction")?.str()?;
-        let fiber_pair = df.column("fiber_pair")?.u32()?;
+        let keys = KeyColumns::new(&df)?;
         let t = df.column("t")?.i64()?;
         let path = df.column(c::PATH_ID)?.str()?;
-        Ok((0..df.height())
-            .map(|i| {
-                (
-                    SeriesKey {
-                        cable: cable.get(i).unwrap_or_default().to_owned(),
-                        direction: direction.get(i).unwrap_or_default().to_owned(),
-                        fiber_pair: fiber_pair.get(i).unwrap_or_default(),
-                        index: 0,
-                    },
-                    t.get(i).unwrap_or_default(),
-                    path.get(i).unwrap_or_default().to_owned(),
-                )
-            })
-            .collect())
+        let mut out: Vec<(SeriesKey, i64, String)> = Vec::new();
+        for i in 0..df.height() {
+            let p = path.get(i).unwrap_or_default();
+            let new_fiber = out.last().is_none_or(|(k, _, _)| !keys.is(i, k));
+            if new_fiber || out.last().is_some_and(|(_, _, last)| last != p) {
+                let key = match out.last() {
+                    Some((k, _, _)) if !new_fiber => k.clone(),
+                    _ => keys.key(i),
+                };
+                out.push((key, t.get(i).unwrap_or_default(), p.to_owned()));
+            }
+        }
+        Ok(out)
     };
     read().map_err(polars_ctx("reading latency.path_id"))
 }

@@ -23,16 +23,8 @@ pub struct CsvSeries {
     pub values: Vec<f64>,
 }
 
-fn bad(path: &Path, line: usize, problem: impl Into<String>) -> AnalyzerError {
-    AnalyzerError::Input {
-        path: path.to_owned(),
-        line,
-        problem: problem.into(),
-    }
-}
-
 fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| bad(path, 0, format!("cannot read: {e}")))
+    std::fs::read_to_string(path).map_err(|e| AnalyzerError::input(path, 0, format!("cannot read: {e}")))
 }
 
 /// Reads a `t,value` CSV: header `t,value`, one sample per row, empty value = missing.
@@ -45,7 +37,7 @@ pub fn read_t_value(path: &Path) -> Result<CsvSeries> {
         .unwrap_or_default();
     let columns: Vec<&str> = header.split(',').map(str::trim).collect();
     if columns != ["t", "value"] {
-        return Err(bad(
+        return Err(AnalyzerError::input(
             path,
             1,
             format!("the header must be `t,value`, found `{header}`"),
@@ -61,7 +53,11 @@ pub fn read_t_value(path: &Path) -> Result<CsvSeries> {
             continue;
         }
         let Some((t, v)) = line.split_once(',') else {
-            return Err(bad(path, i + 1, format!("expected `t,value`, found `{line}`")));
+            return Err(AnalyzerError::input(
+                path,
+                i + 1,
+                format!("expected `t,value`, found `{line}`"),
+            ));
         };
         let v = v.trim();
         let value = if v.is_empty() {
@@ -70,7 +66,7 @@ pub fn read_t_value(path: &Path) -> Result<CsvSeries> {
             match v.parse::<f64>() {
                 Ok(x) if x.is_finite() => x,
                 _ => {
-                    return Err(bad(
+                    return Err(AnalyzerError::input(
                         path,
                         i + 1,
                         format!("value `{v}` is not a finite number (leave it empty if missing)"),
@@ -113,7 +109,7 @@ pub fn read_labelled(path: &Path) -> Result<LabelledTrace> {
         }
         let fields: Vec<&str> = line.split(';').collect();
         let [_, rtt, cp] = fields[..] else {
-            return Err(bad(
+            return Err(AnalyzerError::input(
                 path,
                 i + 1,
                 format!("expected `epoch;rtt;cp`, found `{line}`"),
@@ -122,7 +118,7 @@ pub fn read_labelled(path: &Path) -> Result<LabelledTrace> {
         let rtt: f64 = rtt
             .replace(',', ".")
             .parse()
-            .map_err(|_| bad(path, i + 1, format!("rtt `{rtt}` is not a number")))?;
+            .map_err(|_| AnalyzerError::input(path, i + 1, format!("rtt `{rtt}` is not a number")))?;
         if cp.trim() == "1" {
             trace.labels.push(trace.values.len());
         }
@@ -135,14 +131,15 @@ pub fn read_labelled(path: &Path) -> Result<LabelledTrace> {
 
 /// Every `*.csv` trace under `dir`, by file name.
 pub fn read_labelled_dir(dir: &Path) -> Result<Vec<LabelledTrace>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| bad(dir, 0, format!("cannot list: {e}")))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| AnalyzerError::input(dir, 0, format!("cannot list: {e}")))?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "csv"))
         .collect();
     paths.sort();
     if paths.is_empty() {
-        return Err(bad(dir, 0, "no *.csv traces"));
+        return Err(AnalyzerError::input(dir, 0, "no *.csv traces"));
     }
     paths.iter().map(|p| read_labelled(p)).collect()
 }
