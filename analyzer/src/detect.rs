@@ -8,6 +8,8 @@
 //! optical_channel per fiber and time: median over channels of sop_roc_krad_s_max, q_db_avg, and
 //!     the channel count --> SopBurst (above the fiber's own baseline), QStep, Outage (no channel
 //!     reported while the other fibers of the cable did)
+//! optical times per cable and direction vs the whole plant --> Outage on every fiber of a cable
+//!     silent in both directions (cut, power); Gap where one direction only is silent (reporting)
 //! ```
 //!
 //! Every threshold is in units of the series' own robust noise; [`DetectConfig`] holds the physical
@@ -15,6 +17,7 @@
 
 use std::collections::BTreeMap;
 
+use cablewatch_proto::time::format_ns;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +45,10 @@ pub enum EvidenceKind {
     DelayShift,
     /// The path identifier of a fiber's probes changed.
     PathChange,
+    /// A delay shift shared, to the microsecond, by the cable's other fiber pairs in the same
+    /// direction at the same time: the station (clock, terminal), not this fiber. Made by fusion from
+    /// `DelayShift`s.
+    StationShift,
 }
 
 /// One observation a detector made.
@@ -336,16 +343,32 @@ pub fn latency(series: &[Series], config: &DetectConfig) -> Vec<Evidence> {
 
 /// Path identifier transitions per fiber and direction: `paths` holds (key, time, path id) sorted
 /// by key and time.
+///
+/// The first path of each fiber is its usual one: a change away from it has magnitude +1, a change
+/// back to it -1 (the end of a reroute).
 pub fn path_changes(paths: &[(SeriesKey, i64, String)]) -> Vec<Evidence> {
-    paths
-        .windows(2)
-        .filter(|w| w[0].0 == w[1].0 && w[0].2 != w[1].2)
-        .map(|w| {
-            let mut e = evidence(&w[1].0, EvidenceKind::PathChange, w[1].1, w[1].1);
-            e.detail = format!("path {} -> {}", w[0].2, w[1].2);
-            e
-        })
-        .collect()
+    let mut usual: Option<&(SeriesKey, i64, String)> = None;
+    let mut out = Vec::new();
+    for w in paths.windows(2) {
+        if usual.is_none_or(|u| u.0 != w[0].0) {
+            usual = Some(&w[0]);
+        }
+        if w[0].0 != w[1].0 || w[0].2 == w[1].2 {
+            continue;
+        }
+        let back = usual.is_some_and(|u| u.2 == w[1].2);
+        let mut e = evidence(&w[1].0, EvidenceKind::PathChange, w[1].1, w[1].1);
+        e.magnitude = if back { -1.0 } else { 1.0 };
+        e.unit = "path".into();
+        e.detail = format!(
+            "path {} -> {}{}",
+            w[0].2,
+            w[1].2,
+            if back { " (back to the usual path)" } else { "" }
+        );
+        out.push(e);
+    }
+    out
 }
 
 /// Per-fiber optical aggregates at one time: channels reporting, median Q, median SOP max.
@@ -419,31 +442,154 @@ pub fn optical(
             }
             // Outages: times the cable reported on other fibers but not on this one.
             if let Some(all) = expected.get(&(f.key.cable.clone(), f.key.direction.clone())) {
-                let mut mine = f.times_ns.iter().peekable();
-                let mut run: Option<(i64, i64)> = None;
-                for &t in all {
-                    while mine.peek().is_some_and(|&&m| m < t) {
-                        mine.next();
-                    }
-                    let missing = mine.peek().is_none_or(|&&m| m != t);
-                    match (&mut run, missing) {
-                        (Some((_, end)), true) => *end = t,
-                        (None, true) => run = Some((t, t)),
-                        (Some((a, b)), false) => {
-                            let mut e = evidence(&f.key, EvidenceKind::Outage, *a, *b);
-                            e.magnitude = (*b - *a) as f64 / 60e9;
-                            e.unit = "min".into();
-                            e.detail = "no channel of the fiber reported while other fibers of the cable did".into();
-                            out.push(e);
-                            run = None;
-                        }
-                        (None, false) => {}
-                    }
+                for (a, b, ongoing) in missing_runs(all, &f.times_ns, 0) {
+                    let mut e = evidence(&f.key, EvidenceKind::Outage, a, b);
+                    e.magnitude = (b - a) as f64 / 60e9;
+                    e.unit = "min".into();
+                    e.detail = format!(
+                        "no channel of the fiber reported while other fibers of the cable did{}",
+                        if ongoing { " (still silent at the end of the data)" } else { "" }
+                    );
+                    out.push(e);
                 }
             }
             out
         })
         .collect()
+}
+
+/// A stretch of time in which no fiber of a cable reported in one direction while other cables did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gap {
+    /// Cable.
+    pub cable: String,
+    /// Direction that went silent.
+    pub direction: String,
+    /// First missing sample, ns.
+    pub start_ns: i64,
+    /// Last missing sample, ns.
+    pub end_ns: i64,
+    /// First missing sample, RFC 3339.
+    pub start: String,
+    /// Last missing sample, RFC 3339.
+    pub end: String,
+    /// `cable silent in both directions` (loss of signal on the whole cable: evidence) or `station
+    /// not reporting` (one direction: a reporting gap, analysed around).
+    pub cause: String,
+    /// Still silent at the end of the data.
+    pub ongoing: bool,
+}
+
+/// Cable-level silences against the whole plant's reporting times: where a cable is silent in both
+/// directions at once, every fiber of it gets `Outage` evidence (a cut or a power failure, which a
+/// repair ticket may explain); silence in one direction only is a station's reporting gap, returned
+/// as a [`Gap`] and not as evidence.
+pub fn silences(fibers: &[FiberSeries]) -> (Vec<Gap>, Vec<Evidence>) {
+    let mut grid: Vec<i64> = fibers.iter().flat_map(|f| f.times_ns.iter().copied()).collect();
+    grid.sort_unstable();
+    // One grid time per sample, however much the stations' clocks disagree.
+    let mut last = i64::MIN;
+    grid.retain(|&t| {
+        let keep = t.saturating_sub(last) > SAME_SAMPLE_NS;
+        if keep {
+            last = t;
+        }
+        keep
+    });
+    let mut per_direction: BTreeMap<(&str, &str), Vec<i64>> = BTreeMap::new();
+    for f in fibers {
+        per_direction
+            .entry((f.key.cable.as_str(), f.key.direction.as_str()))
+            .or_default()
+            .extend(&f.times_ns);
+    }
+    let mut silent: BTreeMap<(&str, &str), Vec<MissingRun>> = BTreeMap::new();
+    for (key, times) in per_direction.iter_mut() {
+        times.sort_unstable();
+        times.dedup();
+        silent.insert(*key, missing_runs(&grid, times, SAME_SAMPLE_NS));
+    }
+    let mut gaps = Vec::new();
+    let mut out = Vec::new();
+    for (&(cable, direction), runs) in &silent {
+        let other: Vec<MissingRun> = silent
+            .iter()
+            .filter(|((c, d), _)| *c == cable && *d != direction)
+            .flat_map(|(_, r)| r.iter().copied())
+            .collect();
+        for &(a, b, ongoing) in runs {
+            let both = other.iter().find(|&&(c, d, _)| c <= b && d >= a);
+            let cause = if both.is_some() {
+                "cable silent in both directions"
+            } else {
+                "station not reporting"
+            };
+            gaps.push(Gap {
+                cable: cable.to_owned(),
+                direction: direction.to_owned(),
+                start_ns: a,
+                end_ns: b,
+                start: format_ns(a),
+                end: format_ns(b),
+                cause: cause.to_owned(),
+                ongoing,
+            });
+            if both.is_none() {
+                continue;
+            }
+            for f in fibers
+                .iter()
+                .filter(|f| f.key.cable == cable && f.key.direction == direction)
+            {
+                let mut e = evidence(&f.key, EvidenceKind::Outage, a, b);
+                e.magnitude = (b - a) as f64 / 60e9;
+                e.unit = "min".into();
+                e.detail = format!(
+                    "no fiber of the cable reported in either direction while other cables did{}",
+                    if ongoing {
+                        " (still silent at the end of the data)"
+                    } else {
+                        ""
+                    }
+                );
+                out.push(e);
+            }
+        }
+    }
+    (gaps, out)
+}
+
+/// Two reporting times closer than this are the same sample (stations' clocks disagree by up to
+/// milliseconds; the finest cadence stored is a minute).
+pub const SAME_SAMPLE_NS: i64 = 30_000_000_000;
+
+/// A run of missing samples: first missing, last missing, whether it lasts to the end of the data.
+pub type MissingRun = (i64, i64, bool);
+
+/// Runs of `grid` times with no time in `have` within `tol_ns` (both sorted).
+pub fn missing_runs(grid: &[i64], have: &[i64], tol_ns: i64) -> Vec<MissingRun> {
+    let mut out = Vec::new();
+    let mut mine = have.iter().peekable();
+    let mut run: Option<(i64, i64)> = None;
+    for &t in grid {
+        while mine.peek().is_some_and(|&&m| m < t - tol_ns) {
+            mine.next();
+        }
+        let missing = mine.peek().is_none_or(|&&m| m > t + tol_ns);
+        match (&mut run, missing) {
+            (Some((_, end)), true) => *end = t,
+            (None, true) => run = Some((t, t)),
+            (Some((a, b)), false) => {
+                out.push((*a, *b, false));
+                run = None;
+            }
+            (None, false) => {}
+        }
+    }
+    if let Some((a, b)) = run {
+        out.push((a, b, true));
+    }
+    out
 }
 
 #[cfg(test)]

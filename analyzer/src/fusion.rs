@@ -28,7 +28,8 @@ use crate::detect::{Evidence, EvidenceKind};
 pub enum Class {
     /// A loss step inside one span of one fiber, or a lone SOP burst on one fiber: what a tap leaves.
     TapLike,
-    /// Loss of signal, then extra delay: a device inserted.
+    /// A fiber's own delay grew by tens of microseconds or more with no loss step (usually after a
+    /// loss of signal): a device inserted.
     InsertionLike,
     /// Path change or millisecond delay shift.
     Reroute,
@@ -191,6 +192,100 @@ fn clock_like(all: &[Evidence], e: &Evidence, within: i64) -> bool {
     })
 }
 
+/// How far apart a fiber's shift and a station shift it did not show separately may be.
+const STATION_LOOKBACK_NS: i64 = 12 * 3_600_000_000_000;
+
+/// Splits each delay shift into what the cable's fiber pairs share in that direction at that time
+/// (a station clock or terminal moves every pair by the same microseconds) and what is the fiber's
+/// own. A shift agreeing with at least half the pairs (and at least one other) becomes
+/// `StationShift`; a concurrent one that does not keeps only its difference from the shared value.
+fn split_station_delays(evidence: &mut [Evidence], topology: &Topology, within: i64) {
+    let delays: Vec<usize> = (0..evidence.len())
+        .filter(|&i| evidence[i].kind == EvidenceKind::DelayShift)
+        .collect();
+    let agree = |a: f64, b: f64| (a - b).abs() <= (0.01 * a.abs().max(b.abs())).max(1.0);
+    let mut shared: Vec<(usize, f64, usize)> = Vec::new(); // (index, shared value, pairs sharing)
+    let mut station = vec![false; evidence.len()];
+    for &i in &delays {
+        let e = &evidence[i];
+        let pairs = topology
+            .cable(&e.cable)
+            .map_or(1, |c| c.fiber_pairs as usize)
+            .max(1);
+        let concurrent: Vec<usize> = delays
+            .iter()
+            .copied()
+            .filter(|&j| {
+                let o = &evidence[j];
+                o.cable == e.cable
+                    && o.direction == e.direction
+                    && o.fiber_pair != e.fiber_pair
+                    && (o.start_ns - e.start_ns).abs() <= within
+            })
+            .collect();
+        let agreeing = concurrent
+            .iter()
+            .filter(|&&j| agree(evidence[j].magnitude, e.magnitude))
+            .count();
+        if agreeing >= 1 && agreeing + 1 >= pairs.div_ceil(2) {
+            station[i] = true;
+            shared.push((i, e.magnitude, agreeing + 1));
+        }
+    }
+    for &i in &delays {
+        let e = &evidence[i];
+        if station[i] {
+            continue;
+        }
+        // A station shift this fiber did not show on its own is inside its own shift (the fiber was
+        // silent when it happened, say); look as far as a reporting gap.
+        let near = |j: usize, window: i64| {
+            let o = &evidence[j];
+            o.cable == e.cable && o.direction == e.direction && (o.start_ns - e.start_ns).abs() <= window
+        };
+        let showed_own = shared
+            .iter()
+            .any(|&(j, _, _)| evidence[j].fiber_pair == e.fiber_pair && near(j, STATION_LOOKBACK_NS));
+        let common: Vec<(f64, usize)> = shared
+            .iter()
+            .filter(|&&(j, _, _)| near(j, within) || (!showed_own && near(j, STATION_LOOKBACK_NS)))
+            .map(|&(_, v, n)| (v, n))
+            .collect();
+        if let Some(&(value, n)) = common.first() {
+            let own = e.magnitude - value;
+            let e = &mut evidence[i];
+            e.detail = format!(
+                "{}; {value:+.1} us of it is shared by {n} other fiber pairs (station-wide), {own:+.1} us is this fiber's own",
+                e.detail
+            );
+            e.sigmas *= own.abs() / e.magnitude.abs().max(1e-9);
+            e.magnitude = own;
+        }
+    }
+    for (i, e) in evidence.iter_mut().enumerate() {
+        if station[i] {
+            e.kind = EvidenceKind::StationShift;
+            e.detail = format!(
+                "{}; every fiber pair of the cable in this direction shifted by the same amount at once: the station (clock or terminal), not the fiber",
+                e.detail
+            );
+        }
+    }
+}
+
+/// Which findings evidence may share: a reroute, a burst shared with other fibers or cables, and a
+/// repeater's slow decline are each their own finding, so that they neither hide nor explain away a
+/// loss step on the same fiber.
+fn family(e: &Evidence, shared_burst: bool, config: &FusionConfig) -> u8 {
+    match e.kind {
+        EvidenceKind::PathChange => 1,
+        EvidenceKind::DelayShift if e.magnitude.abs() >= config.reroute_us => 1,
+        EvidenceKind::SopBurst if shared_burst => 2,
+        EvidenceKind::Ageing => 3,
+        _ => 0,
+    }
+}
+
 /// Joins `evidence` into findings and checks them against `context`.
 pub fn fuse(
     mut evidence: Vec<Evidence>,
@@ -198,54 +293,202 @@ pub fn fuse(
     context: &Context,
     config: &FusionConfig,
 ) -> Vec<Finding> {
-    evidence.sort_by(|a, b| {
-        (&a.cable, a.fiber_pair, &a.direction, a.start_ns, a.kind, a.span).cmp(&(
-            &b.cable,
-            b.fiber_pair,
-            &b.direction,
-            b.start_ns,
-            b.kind,
-            b.span,
-        ))
+    split_station_delays(&mut evidence, topology, config.simultaneous_ns);
+    let families: Vec<u8> = evidence
+        .iter()
+        .map(|e| {
+            let shared = e.kind == EvidenceKind::SopBurst && {
+                let (fibers, cables) = burst_scope(&evidence, e, config.simultaneous_ns);
+                cables >= 2 || fibers >= 3
+            };
+            family(e, shared, config)
+        })
+        .collect();
+    let all = evidence.clone();
+    let mut keyed: Vec<(u8, Evidence)> = families.into_iter().zip(evidence).collect();
+    keyed.sort_by(|(fa, a), (fb, b)| {
+        (
+            &a.cable,
+            a.fiber_pair,
+            &a.direction,
+            fa,
+            a.start_ns,
+            a.kind,
+            a.span,
+        )
+            .cmp(&(
+                &b.cable,
+                b.fiber_pair,
+                &b.direction,
+                fb,
+                b.start_ns,
+                b.kind,
+                b.span,
+            ))
     });
-    // Groups are runs of the sorted evidence: (first index, end time so far).
-    let mut starts: Vec<usize> = Vec::new();
+    // Groups are runs of the sorted evidence: same fiber and family, no quiet gap longer than
+    // `gap_ns`, and never two ageing declines together.
+    let mut groups: Vec<Vec<Evidence>> = Vec::new();
     let mut group_end = i64::MIN;
-    for (i, e) in evidence.iter().enumerate() {
-        let join = starts.last().is_some_and(|&g| {
-            let first = &evidence[g];
+    let mut group_family = u8::MAX;
+    for (fam, e) in keyed {
+        let join = groups.last().is_some_and(|g| {
+            let first = &g[0];
             first.cable == e.cable
                 && first.fiber_pair == e.fiber_pair
                 && first.direction == e.direction
+                && fam == group_family
+                && fam != 3
                 && e.start_ns <= group_end.saturating_add(config.gap_ns)
-                && e.kind != EvidenceKind::Ageing
-                && first.kind != EvidenceKind::Ageing
         });
         if join {
             group_end = group_end.max(e.end_ns);
+            if let Some(g) = groups.last_mut() {
+                g.push(e);
+            }
         } else {
-            starts.push(i);
             group_end = e.end_ns;
+            group_family = fam;
+            groups.push(vec![e]);
         }
     }
-    let ends = starts.iter().skip(1).copied().chain([evidence.len()]);
-    let mut findings: Vec<Finding> = starts
-        .iter()
-        .zip(ends)
-        .map(|(&a, b)| finding(evidence[a..b].to_vec(), &evidence, topology, context, config))
+    let mut findings: Vec<Finding> = groups
+        .into_iter()
+        .flat_map(split_by_span)
+        .map(|g| finding(g, &all, topology, context, config))
         .collect();
     findings.sort_by(|a, b| {
-        (a.start_ns, &a.cable, a.fiber_pair, &a.direction).cmp(&(
+        (a.start_ns, &a.cable, a.fiber_pair, &a.direction, a.span).cmp(&(
             b.start_ns,
             &b.cable,
             b.fiber_pair,
             &b.direction,
+            b.span,
         ))
     });
     for (i, f) in findings.iter_mut().enumerate() {
         f.id = format!("F{:04}", i + 1);
     }
     findings
+}
+
+/// A group with loss steps in several spans becomes one group per span: each span is its own
+/// place on the cable, explained (or not) on its own. Evidence without a span stays with the span
+/// of the largest step.
+fn split_by_span(group: Vec<Evidence>) -> Vec<Vec<Evidence>> {
+    let spans: BTreeSet<u32> = group
+        .iter()
+        .filter(|e| e.kind == EvidenceKind::LossStep)
+        .filter_map(|e| e.span)
+        .collect();
+    if spans.len() < 2 {
+        return vec![group];
+    }
+    let main = group
+        .iter()
+        .filter(|e| e.kind == EvidenceKind::LossStep)
+        .max_by(|a, b| a.magnitude.abs().total_cmp(&b.magnitude.abs()))
+        .and_then(|e| e.span);
+    let mut out: Vec<Vec<Evidence>> = spans.iter().map(|_| Vec::new()).collect();
+    for e in group {
+        let span = if e.kind == EvidenceKind::LossStep {
+            e.span
+        } else {
+            main
+        };
+        let at = span.and_then(|s| spans.iter().position(|&x| x == s)).unwrap_or(0);
+        out[at].push(e);
+    }
+    out
+}
+
+/// How much a piece of evidence weighs when choosing what explains a finding: the change an
+/// attacker cannot avoid first.
+fn weight(kind: EvidenceKind) -> u8 {
+    match kind {
+        EvidenceKind::LossStep => 7,
+        EvidenceKind::Outage => 6,
+        EvidenceKind::DelayShift => 5,
+        EvidenceKind::PathChange => 4,
+        EvidenceKind::QStep => 3,
+        EvidenceKind::SopBurst => 2,
+        EvidenceKind::StationShift => 1,
+        EvidenceKind::Ageing => 0,
+    }
+}
+
+fn kind_name(kind: EvidenceKind) -> &'static str {
+    match kind {
+        EvidenceKind::LossStep => "loss step",
+        EvidenceKind::Ageing => "ageing",
+        EvidenceKind::QStep => "Q step",
+        EvidenceKind::SopBurst => "SOP burst",
+        EvidenceKind::Outage => "outage",
+        EvidenceKind::DelayShift => "delay shift",
+        EvidenceKind::PathChange => "path change",
+        EvidenceKind::StationShift => "station-wide delay shift",
+    }
+}
+
+fn kinds_text(group: &[Evidence], which: impl Fn(usize) -> bool) -> String {
+    let names: BTreeSet<&str> = (0..group.len())
+        .filter(|&i| which(i))
+        .map(|i| match (group[i].kind, group[i].span) {
+            (EvidenceKind::LossStep, Some(_)) => "loss step",
+            (k, _) => kind_name(k),
+        })
+        .collect();
+    names.into_iter().collect::<Vec<_>>().join(", ")
+}
+
+/// The signature class of `ev` (the evidence left unexplained, or all of it).
+fn signature(ev: &[&Evidence], all: &[Evidence], config: &FusionConfig) -> Class {
+    let has = |k: EvidenceKind| ev.iter().any(|e| e.kind == k);
+    let loss = ev
+        .iter()
+        .any(|e| e.kind == EvidenceKind::LossStep && e.magnitude < 0.0);
+    let delay = ev
+        .iter()
+        .filter(|e| e.kind == EvidenceKind::DelayShift && !clock_like(all, e, config.simultaneous_ns))
+        .map(|e| e.magnitude)
+        .max_by(|a, b| a.abs().total_cmp(&b.abs()));
+    let clock = has(EvidenceKind::StationShift)
+        || ev
+            .iter()
+            .any(|e| e.kind == EvidenceKind::DelayShift && clock_like(all, e, config.simultaneous_ns));
+    let burst = ev.iter().find(|e| e.kind == EvidenceKind::SopBurst);
+    let shared = burst.is_some_and(|b| {
+        let (fibers, cables) = burst_scope(all, b, config.simultaneous_ns);
+        cables >= 2 || fibers >= 3
+    });
+    let (outage, path) = (has(EvidenceKind::Outage), has(EvidenceKind::PathChange));
+    if has(EvidenceKind::Ageing) || (clock && delay.is_none() && !loss && !path && !outage) {
+        Class::Equipment
+    } else if path || delay.is_some_and(|d| d.abs() >= config.reroute_us) {
+        Class::Reroute
+    } else if !loss && delay.is_some_and(|d| d >= config.insertion_us) {
+        Class::InsertionLike
+    } else if loss {
+        Class::TapLike
+    } else if burst.is_some() && shared {
+        Class::Environmental
+    } else if burst.is_some() && !outage {
+        Class::TapLike
+    } else {
+        Class::UnexplainedOther
+    }
+}
+
+/// One benign explanation checked against every piece of evidence of a finding.
+struct Check {
+    name: &'static str,
+    class: Option<Class>,
+    /// The record or signature that supports it, when one does.
+    found: Option<String>,
+    /// Which evidence it accounts for.
+    covers: Vec<bool>,
+    /// Why not, when nothing supports it.
+    none: String,
 }
 
 fn finding(
@@ -259,51 +502,16 @@ fn finding(
     let (cable, fiber_pair, direction) = (first.cable.clone(), first.fiber_pair, first.direction.clone());
     let start_ns = group.iter().map(|e| e.start_ns).min().unwrap_or(0);
     let end_ns = group.iter().map(|e| e.end_ns).max().unwrap_or(0);
-    let of = |k: EvidenceKind| group.iter().filter(move |e| e.kind == k);
-    // The largest loss step (most negative gain change) localizes the finding.
-    let loss = of(EvidenceKind::LossStep)
-        .filter(|e| e.magnitude < 0.0)
-        .min_by(|a, b| a.magnitude.total_cmp(&b.magnitude));
-    let delay = of(EvidenceKind::DelayShift)
-        .filter(|e| !clock_like(all, e, config.simultaneous_ns))
-        .max_by(|a, b| a.magnitude.abs().total_cmp(&b.magnitude.abs()));
-    let clock = of(EvidenceKind::DelayShift).any(|e| clock_like(all, e, config.simultaneous_ns));
-    let burst = of(EvidenceKind::SopBurst).max_by(|a, b| a.magnitude.total_cmp(&b.magnitude));
-    let scope = burst.map(|b| burst_scope(all, b, config.simultaneous_ns));
-    let outage = of(EvidenceKind::Outage).next().is_some();
-    let path = of(EvidenceKind::PathChange).next().is_some();
-    let ageing = of(EvidenceKind::Ageing).next();
-    let qstep = of(EvidenceKind::QStep).next();
-    let shared_burst = scope.is_some_and(|(fibers, cables)| cables >= 2 || fibers >= 3);
-    let span = loss.and_then(|e| e.span).or(ageing.and_then(|e| e.span));
-    let spans = topology.cable(&cable).map(|c| c.spans()).unwrap_or_default();
-    let km = span
-        .and_then(|s| spans.get(s as usize - 1))
-        .map(|s| (s.start_km, s.end_km));
-
-    let signature = if ageing.is_some() {
-        Class::Equipment
-    } else if path || delay.is_some_and(|d| d.magnitude.abs() >= config.reroute_us) {
-        Class::Reroute
-    } else if outage && loss.is_none() && delay.is_some_and(|d| d.magnitude >= config.insertion_us) {
-        Class::InsertionLike
-    } else if loss.is_some() {
-        Class::TapLike
-    } else if burst.is_some() && shared_burst {
-        Class::Environmental
-    } else if burst.is_some() && !outage {
-        Class::TapLike
-    } else if clock && delay.is_none() {
-        Class::Equipment
-    } else {
-        Class::UnexplainedOther
+    let topo = topology.cable(&cable);
+    let spans = topo.map(|c| c.spans()).unwrap_or_default();
+    let span_km = |s: u32| {
+        spans
+            .get((s as usize).wrapping_sub(1))
+            .map(|s| (s.start_km, s.end_km))
     };
-
-    // Every hypothesis, checked and recorded.
-    let mut explanations = Vec::new();
-    let mut explained_as: Option<Class> = None;
-    let overlaps = |a: i64, b: i64| a <= end_ns && b >= start_ns;
+    let last_span = spans.len() as u32;
     let ns = |t: chrono::DateTime<chrono::Utc>| t.timestamp_nanos_opt().unwrap_or(0);
+    let meets = |e: &Evidence, a: i64, b: i64| e.start_ns <= b && e.end_ns >= a;
     let on_cable: Vec<&ContextRecord> = context
         .records
         .iter()
@@ -314,122 +522,290 @@ fn finding(
             ContextRecord::Vessel(m) => m.cable.as_str() == cable,
         })
         .collect();
-    let mut check = |name: &str, found: Option<String>, none: String, class: Option<Class>| {
-        if found.is_some() && explained_as.is_none() {
-            explained_as = class;
-        }
-        explanations.push(Hypothesis {
-            hypothesis: name.to_owned(),
-            supported: found.is_some(),
-            reason: found.unwrap_or(none),
-        });
+    // Each check: which record (the first that accounts for something) and what it accounts for.
+    let by_records = |covers_one: &dyn Fn(&ContextRecord, &Evidence) -> bool,
+                      describe: &dyn Fn(&ContextRecord) -> String|
+     -> (Option<String>, Vec<bool>) {
+        let covers: Vec<bool> = group
+            .iter()
+            .map(|e| on_cable.iter().any(|r| covers_one(r, e)))
+            .collect();
+        let found = on_cable
+            .iter()
+            .find(|r| group.iter().any(|e| covers_one(r, e)))
+            .map(|r| describe(r));
+        (found, covers)
     };
-    let maintenance = on_cable.iter().find_map(|r| match r {
-        ContextRecord::Maintenance(m)
-            if overlaps(ns(m.start), ns(m.end))
-                && (m.fiber_pairs.is_empty() || m.fiber_pairs.contains(&fiber_pair)) =>
-        {
-            Some(format!("{} ({}) {} to {}", m.id, m.description, m.start, m.end))
-        }
-        _ => None,
-    });
-    check(
-        "planned maintenance",
-        maintenance,
-        "no change-calendar entry on this cable and fiber pair overlaps".into(),
-        Some(Class::Maintenance),
+    let mut checks: Vec<Check> = Vec::new();
+
+    // Planned work at a station: outages, bursts, Q and power steps, delay and path changes on the
+    // listed fiber pairs, and loss only in the span that lands at that station.
+    let (found, covers) = by_records(
+        &|r, e| match r {
+            ContextRecord::Maintenance(m) => {
+                let station_span = |s: u32| match &m.station {
+                    Some(st) if topo.is_some_and(|c| c.a_station == *st) => s == 1,
+                    Some(st) if topo.is_some_and(|c| c.b_station == *st) => s == last_span,
+                    _ => s == 1 || s == last_span,
+                };
+                meets(e, ns(m.start), ns(m.end))
+                    && (m.fiber_pairs.is_empty() || m.fiber_pairs.contains(&fiber_pair))
+                    && (e.kind != EvidenceKind::LossStep || e.span.is_none_or(station_span))
+                    && e.kind != EvidenceKind::Ageing
+            }
+            _ => false,
+        },
+        &|r| match r {
+            ContextRecord::Maintenance(m) => {
+                format!("{} ({}) {} to {}", m.id, m.description, m.start, m.end)
+            }
+            _ => String::new(),
+        },
     );
-    let repair = on_cable.iter().find_map(|r| match r {
-        ContextRecord::Repair(m)
-            if overlaps(ns(m.start) - 3_600_000_000_000, ns(m.end) + 6 * 3_600_000_000_000) =>
-        {
-            Some(format!(
-                "{} at {:.1} km, {} to {}{}",
-                m.id,
-                m.fault_km,
-                m.start,
-                m.end,
-                km.map(|(a, b)| if (a..=b).contains(&m.fault_km) {
-                    ", in the flagged span".to_owned()
-                } else {
-                    ", outside the flagged span".to_owned()
-                })
-                .unwrap_or_default()
-            ))
-        }
-        _ => None,
+    checks.push(Check {
+        name: "planned maintenance",
+        class: Some(Class::Maintenance),
+        found,
+        covers,
+        none: "no change-calendar entry on this cable and fiber pair overlaps".into(),
     });
-    check(
-        "cable repair",
-        repair,
-        "no repair ticket on this cable around this time".into(),
-        Some(Class::Repair),
+
+    // A repair: the outage while it lasts, the new splice loss in the span of the fault, the added
+    // slack (delay on every pair, or the ticket's added length), bursts while the ship works.
+    let (found, covers) = by_records(
+        &|r, e| match r {
+            ContextRecord::Repair(m) => {
+                let (a, b) = (ns(m.start) - 3_600_000_000_000, ns(m.end) + 6 * 3_600_000_000_000);
+                let in_span = |s: u32| span_km(s).is_some_and(|(x, y)| (x..=y).contains(&m.fault_km));
+                meets(e, a, b)
+                    && (m.fiber_pairs.is_empty() || m.fiber_pairs.contains(&fiber_pair))
+                    && match e.kind {
+                        EvidenceKind::LossStep => e.span.is_none_or(in_span),
+                        EvidenceKind::DelayShift => match m.added_km {
+                            Some(km) => {
+                                let expected = km * cablewatch_proto::topology::FIBER_DELAY_US_PER_KM;
+                                (e.magnitude - expected).abs() <= (0.1 * expected).max(2.0)
+                            }
+                            None => e.magnitude > 0.0 && e.magnitude <= 100.0,
+                        },
+                        EvidenceKind::Ageing | EvidenceKind::PathChange => false,
+                        _ => true,
+                    }
+            }
+            _ => false,
+        },
+        &|r| match r {
+            ContextRecord::Repair(m) => format!("{} at {:.1} km, {} to {}", m.id, m.fault_km, m.start, m.end),
+            _ => String::new(),
+        },
     );
-    let quake = on_cable.iter().find_map(|r| match r {
-        ContextRecord::Seismic(m) if (ns(m.time) - start_ns).abs() <= 30 * 60_000_000_000 => {
-            Some(format!("{} M{:.1} at {}", m.id, m.magnitude, m.time))
-        }
-        _ => None,
+    checks.push(Check {
+        name: "cable repair",
+        class: Some(Class::Repair),
+        found,
+        covers,
+        none: "no repair ticket on this cable and fiber pair around this time".into(),
     });
-    check(
-        "earthquake",
-        quake,
-        "no catalogued earthquake listing this cable within 30 minutes".into(),
-        Some(Class::Environmental),
+
+    // Earthquakes and vessels move polarization; they do not add loss or delay.
+    let (found, covers) = by_records(
+        &|r, e| match r {
+            ContextRecord::Seismic(m) => {
+                e.kind == EvidenceKind::SopBurst && (e.start_ns - ns(m.time)).abs() <= 30 * 60_000_000_000
+            }
+            _ => false,
+        },
+        &|r| match r {
+            ContextRecord::Seismic(m) => format!("{} M{:.1} at {}", m.id, m.magnitude, m.time),
+            _ => String::new(),
+        },
     );
-    let vessel = on_cable.iter().find_map(|r| match r {
-        ContextRecord::Vessel(m)
-            if overlaps(ns(m.start), ns(m.end)) && km.is_none_or(|(a, b)| m.km_from <= b && m.km_to >= a) =>
-        {
-            Some(format!(
+    checks.push(Check {
+        name: "earthquake",
+        class: Some(Class::Environmental),
+        found,
+        covers,
+        none: "no catalogued earthquake listing this cable within 30 minutes of a burst".into(),
+    });
+    let (found, covers) = by_records(
+        &|r, e| match r {
+            ContextRecord::Vessel(m) => e.kind == EvidenceKind::SopBurst && meets(e, ns(m.start), ns(m.end)),
+            _ => false,
+        },
+        &|r| match r {
+            ContextRecord::Vessel(m) => format!(
                 "{} ({}) over {:.0}-{:.0} km",
                 m.id, m.vessel_type, m.km_from, m.km_to
-            ))
-        }
-        _ => None,
-    });
-    check(
-        "vessel contact",
-        vessel,
-        "no AIS track over the cable (and span) at this time".into(),
-        Some(Class::Environmental),
+            ),
+            _ => String::new(),
+        },
     );
-    check(
-        "many fibers or cables at once (environment)",
-        scope
-            .filter(|_| shared_burst)
+    checks.push(Check {
+        name: "vessel contact",
+        class: Some(Class::Environmental),
+        found,
+        covers,
+        none: "no AIS track over the cable during a burst".into(),
+    });
+
+    // Signatures of benign causes.
+    let scopes: Vec<Option<(usize, usize)>> = group
+        .iter()
+        .map(|e| (e.kind == EvidenceKind::SopBurst).then(|| burst_scope(all, e, config.simultaneous_ns)))
+        .collect();
+    let shared = |s: &Option<(usize, usize)>| s.is_some_and(|(f, c)| c >= 2 || f >= 3);
+    let widest = scopes.iter().flatten().max().copied();
+    checks.push(Check {
+        name: "many fibers or cables at once (environment)",
+        class: Some(Class::Environmental),
+        found: scopes
+            .iter()
+            .filter(|s| shared(s))
+            .flatten()
+            .max()
             .map(|(f, c)| format!("SOP bursts on {f} fibers of {c} cables within 20 minutes")),
-        match scope {
+        covers: scopes.iter().map(shared).collect(),
+        none: match widest {
             Some((f, c)) => format!("burst on {f} fiber(s) of {c} cable(s) only"),
             None => "no SOP burst".into(),
         },
-        Some(Class::Environmental),
-    );
-    check(
-        "repeater pump ageing (slow decline at one repeater)",
-        ageing.map(|e| e.detail.clone()),
-        "no steady decline; the change is a step".into(),
-        Some(Class::Equipment),
-    );
-    check(
-        "station clock (opposite one-way delay shifts in the two directions)",
-        clock.then(|| "delay shifts in both directions cancel in the round trip".to_owned()),
-        "no opposite shift in the other direction".into(),
-        Some(Class::Equipment),
-    );
-    check(
-        "single-channel equipment fault",
-        None,
-        if loss.is_some() || qstep.is_some() {
+    });
+    let ageing = group.iter().find(|e| e.kind == EvidenceKind::Ageing);
+    checks.push(Check {
+        name: "repeater pump ageing (slow decline at one repeater)",
+        class: Some(Class::Equipment),
+        found: ageing.map(|e| e.detail.clone()),
+        covers: group.iter().map(|e| e.kind == EvidenceKind::Ageing).collect(),
+        none: "no steady decline; the change is a step".into(),
+    });
+    let station = group.iter().find(|e| e.kind == EvidenceKind::StationShift);
+    let clock_covers: Vec<bool> = group
+        .iter()
+        .map(|e| {
+            e.kind == EvidenceKind::StationShift
+                || (e.kind == EvidenceKind::DelayShift && clock_like(all, e, config.simultaneous_ns))
+        })
+        .collect();
+    checks.push(Check {
+        name: "station clock or terminal (opposite shifts in the two directions, or one shift on every fiber pair)",
+        class: Some(Class::Equipment),
+        found: match station {
+            Some(e) => Some(format!(
+                "{:+.1} us shared by the cable's other fiber pairs in this direction at once",
+                e.magnitude
+            )),
+            None => clock_covers
+                .iter()
+                .any(|&c| c)
+                .then(|| "delay shifts in both directions cancel in the round trip".to_owned()),
+        },
+        covers: clock_covers,
+        none: "no opposite shift in the other direction, no shift shared by every fiber pair".into(),
+    });
+    // The end of a reroute: the path goes back to the fiber's usual one and the delay with it.
+    let back = group
+        .iter()
+        .any(|e| e.kind == EvidenceKind::PathChange && e.magnitude < 0.0)
+        && !group
+            .iter()
+            .any(|e| e.kind == EvidenceKind::PathChange && e.magnitude > 0.0);
+    checks.push(Check {
+        name: "return to the usual path (end of a reroute)",
+        class: Some(Class::Reroute),
+        found: back.then(|| "the path changed back to the fiber's usual one".to_owned()),
+        covers: group
+            .iter()
+            .map(|e| {
+                back && (e.kind == EvidenceKind::PathChange
+                    || (e.kind == EvidenceKind::DelayShift && e.magnitude.abs() >= config.reroute_us))
+            })
+            .collect(),
+        none: "no path change back to the usual path".into(),
+    });
+    let fiber_wide = group
+        .iter()
+        .any(|e| matches!(e.kind, EvidenceKind::LossStep | EvidenceKind::QStep));
+    checks.push(Check {
+        name: "single-channel equipment fault",
+        class: None,
+        found: None,
+        covers: vec![false; group.len()],
+        none: if fiber_wide {
             "the change is fiber-wide (loop-back gain or median Q of all channels)".into()
         } else {
             "not a single-channel signature".into()
         },
-        None,
-    );
-    let class = explained_as.unwrap_or(signature);
-    let explained = explained_as.is_some();
+    });
 
+    // Evidence no check accounts for decides the class; if none is left, the check that accounts
+    // for the weightiest evidence does.
+    let explained_by: Vec<Option<usize>> = (0..group.len())
+        .map(|i| checks.iter().position(|c| c.covers[i]))
+        .collect();
+    let left: Vec<&Evidence> = group
+        .iter()
+        .zip(&explained_by)
+        .filter(|(_, by)| by.is_none())
+        .map(|(e, _)| e)
+        .collect();
+    let explained = left.is_empty();
+    let focus: Vec<&Evidence> = if explained { group.iter().collect() } else { left };
+    let class = if explained {
+        (0..group.len())
+            .max_by_key(|&i| (weight(group[i].kind), std::cmp::Reverse(explained_by[i])))
+            .and_then(|i| explained_by[i])
+            .and_then(|c| checks[c].class)
+            .unwrap_or(Class::UnexplainedOther)
+    } else {
+        signature(&focus, all, config)
+    };
+    let signature_class = signature(&group.iter().collect::<Vec<_>>(), all, config);
+    let explanations: Vec<Hypothesis> = checks
+        .iter()
+        .map(|c| {
+            let accounted = kinds_text(&group, |i| c.covers[i]);
+            let unaccounted = kinds_text(&group, |i| explained_by[i].is_none());
+            Hypothesis {
+                hypothesis: c.name.to_owned(),
+                supported: c.found.is_some() && c.covers.iter().any(|&x| x),
+                reason: match &c.found {
+                    Some(f) if !accounted.is_empty() => {
+                        if unaccounted.is_empty() {
+                            format!("{f}: accounts for the {accounted}")
+                        } else {
+                            format!("{f}: accounts for the {accounted}, not the {unaccounted}")
+                        }
+                    }
+                    Some(f) => format!("{f}: accounts for none of the evidence"),
+                    None => c.none.clone(),
+                },
+            }
+        })
+        .collect();
+
+    // What the analyst reads: the evidence that decided the class.
+    let loss = focus
+        .iter()
+        .filter(|e| e.kind == EvidenceKind::LossStep && e.magnitude < 0.0)
+        .min_by(|a, b| a.magnitude.total_cmp(&b.magnitude))
+        .copied();
+    let ageing = focus.iter().find(|e| e.kind == EvidenceKind::Ageing).copied();
+    let delay = focus
+        .iter()
+        .filter(|e| e.kind == EvidenceKind::DelayShift)
+        .max_by(|a, b| a.magnitude.abs().total_cmp(&b.magnitude.abs()))
+        .copied();
+    let burst = focus
+        .iter()
+        .filter(|e| e.kind == EvidenceKind::SopBurst)
+        .max_by(|a, b| a.magnitude.total_cmp(&b.magnitude))
+        .copied();
+    let shared_burst = burst.is_some_and(|b| shared(&Some(burst_scope(all, b, config.simultaneous_ns))));
+    let outage = focus.iter().any(|e| e.kind == EvidenceKind::Outage);
+    let path = focus.iter().any(|e| e.kind == EvidenceKind::PathChange);
+    let qstep = focus.iter().any(|e| e.kind == EvidenceKind::QStep);
+    let span = loss.and_then(|e| e.span).or(ageing.and_then(|e| e.span));
+    let km = span.and_then(span_km);
     let loss_db = loss.map(|e| -e.magnitude);
     let delay_us = delay.map(|e| e.magnitude);
     let sop_peak = burst.map(|e| e.magnitude);
@@ -447,7 +823,7 @@ fn finding(
         if outage {
             miss *= 0.7;
         }
-        if qstep.is_some() {
+        if qstep {
             miss *= 0.8;
         }
         if path {
@@ -479,7 +855,7 @@ fn finding(
     }
     if parts.is_empty() {
         parts.push(
-            group
+            focus
                 .iter()
                 .map(|e| e.detail.clone())
                 .collect::<Vec<_>>()
@@ -489,7 +865,7 @@ fn finding(
     Finding {
         id: String::new(),
         class,
-        signature_class: signature,
+        signature_class,
         explained,
         summary: format!(
             "{}: {} on {cable} fiber pair {fiber_pair} {direction}{}",
@@ -513,5 +889,206 @@ fn finding(
         confidence,
         evidence: group,
         explanations,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cablewatch_proto::context::{Maintenance, Repair};
+
+    use super::*;
+
+    const HOUR: i64 = 3_600_000_000_000;
+
+    fn tiny() -> Topology {
+        Topology::from_toml_file(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../testdata/topology-tiny.toml"
+        )))
+        .unwrap()
+    }
+
+    fn ev(kind: EvidenceKind, fp: u32, dir: &str, t: i64, magnitude: f64, span: Option<u32>) -> Evidence {
+        Evidence {
+            kind,
+            cable: "tiny-1".into(),
+            direction: dir.into(),
+            fiber_pair: fp,
+            span,
+            start_ns: t,
+            end_ns: t,
+            magnitude,
+            unit: String::new(),
+            sigmas: 10.0,
+            detail: String::new(),
+        }
+    }
+
+    fn utc(ns: i64) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(ns)
+    }
+
+    #[test]
+    fn a_shift_on_every_pair_is_the_station_and_a_larger_one_keeps_its_own_part() {
+        let mut evidence = vec![
+            // Both pairs shift by 500 us at once in one direction: a station clock.
+            ev(EvidenceKind::DelayShift, 1, "a_to_b", 10 * HOUR, 500.0, None),
+            ev(EvidenceKind::DelayShift, 2, "a_to_b", 10 * HOUR, 500.3, None),
+            // The other direction: the same, ten minutes apart.
+            ev(EvidenceKind::DelayShift, 2, "b_to_a", 11 * HOUR, 500.0, None),
+            ev(
+                EvidenceKind::DelayShift,
+                1,
+                "b_to_a",
+                11 * HOUR + HOUR / 6,
+                499.8,
+                None,
+            ),
+        ];
+        evidence.push(ev(EvidenceKind::DelayShift, 1, "b_to_a", 14 * HOUR, 540.0, None));
+        split_station_delays(&mut evidence, &tiny(), 20 * 60_000_000_000);
+        assert_eq!(evidence[0].kind, EvidenceKind::StationShift);
+        assert_eq!(evidence[1].kind, EvidenceKind::StationShift);
+        assert_eq!(evidence[2].kind, EvidenceKind::StationShift);
+        assert_eq!(evidence[3].kind, EvidenceKind::StationShift);
+        // Pair 1 b_to_a showed the station shift on its own, so its later 540 us is all its own.
+        assert_eq!(evidence[4].kind, EvidenceKind::DelayShift);
+        assert_eq!(evidence[4].magnitude, 540.0);
+
+        // A pair that did not show the station shift separately carries it inside its own step.
+        let mut hidden = vec![
+            ev(EvidenceKind::DelayShift, 1, "a_to_b", 10 * HOUR, 500.0, None),
+            ev(EvidenceKind::DelayShift, 2, "a_to_b", 10 * HOUR, 500.0, None),
+            ev(EvidenceKind::DelayShift, 3, "a_to_b", 13 * HOUR, 540.0, None),
+        ];
+        let mut topo = tiny();
+        topo.cables[0].fiber_pairs = 3;
+        split_station_delays(&mut hidden, &topo, 20 * 60_000_000_000);
+        assert_eq!(hidden[2].kind, EvidenceKind::DelayShift);
+        assert!(
+            (hidden[2].magnitude - 40.0).abs() < 1e-9,
+            "{}",
+            hidden[2].magnitude
+        );
+    }
+
+    #[test]
+    fn maintenance_at_a_station_does_not_explain_loss_in_a_wet_span() {
+        let topology = tiny();
+        let context = Context {
+            records: vec![ContextRecord::Maintenance(Maintenance {
+                id: "CHG-1".into(),
+                cable: cablewatch_proto::CableId::try_new("tiny-1").unwrap(),
+                start: utc(10 * HOUR),
+                end: utc(12 * HOUR),
+                fiber_pairs: vec![1],
+                station: Some(cablewatch_proto::StationId::try_new("north").unwrap()),
+                description: "terminal work".into(),
+            })],
+        };
+        // Outage and burst during the window: maintenance. A loss step in span 3 (mid-sea) with
+        // them: a splice-in tap hiding behind the window.
+        let station_only = vec![
+            ev(
+                EvidenceKind::Outage,
+                1,
+                "a_to_b",
+                10 * HOUR + HOUR / 4,
+                20.0,
+                None,
+            ),
+            ev(
+                EvidenceKind::SopBurst,
+                1,
+                "a_to_b",
+                10 * HOUR + HOUR / 3,
+                80.0,
+                None,
+            ),
+        ];
+        let f = fuse(
+            station_only.clone(),
+            &topology,
+            &context,
+            &FusionConfig::default(),
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].class, f[0].explained), (Class::Maintenance, true));
+
+        let mut with_tap = station_only;
+        with_tap.push(ev(EvidenceKind::LossStep, 1, "a_to_b", 11 * HOUR, -0.2, Some(3)));
+        let f = fuse(with_tap, &topology, &context, &FusionConfig::default());
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].class, f[0].explained),
+            (Class::TapLike, false),
+            "{:#?}",
+            f[0]
+        );
+        assert_eq!(f[0].span, Some(3));
+        let m = &f[0].explanations[0];
+        assert!(m.supported && m.reason.contains("not the loss step"), "{m:?}");
+
+        // A loss step in span 1, which lands at the station being worked on, is the work.
+        let shore = vec![ev(EvidenceKind::LossStep, 1, "a_to_b", 11 * HOUR, -0.2, Some(1))];
+        let f = fuse(shore, &topology, &context, &FusionConfig::default());
+        assert_eq!((f[0].class, f[0].explained), (Class::Maintenance, true));
+    }
+
+    #[test]
+    fn a_repair_explains_its_own_span_and_not_a_tap_made_while_the_cable_was_cut() {
+        let topology = tiny();
+        let context = Context {
+            records: vec![ContextRecord::Repair(Repair {
+                id: "REP-1".into(),
+                cable: cablewatch_proto::CableId::try_new("tiny-1").unwrap(),
+                fault_km: 150.0, // span 3: 118-183 km
+                start: utc(10 * HOUR),
+                end: utc(40 * HOUR),
+                fiber_pairs: vec![],
+                added_km: Some(3.0),
+                description: String::new(),
+            })],
+        };
+        let after = 40 * HOUR + HOUR / 2;
+        let mut outage = ev(EvidenceKind::Outage, 2, "b_to_a", 10 * HOUR, 1800.0, None);
+        outage.end_ns = 40 * HOUR;
+        let evidence = vec![
+            outage,
+            ev(EvidenceKind::LossStep, 2, "b_to_a", after, -0.25, Some(3)),
+            ev(EvidenceKind::LossStep, 2, "b_to_a", after, -0.12, Some(2)),
+            ev(EvidenceKind::DelayShift, 2, "b_to_a", after, 3.0 * 4.897, None),
+        ];
+        let mut f = fuse(evidence, &topology, &context, &FusionConfig::default());
+        f.sort_by_key(|f| f.span);
+        assert_eq!(f.len(), 2, "one finding per span: {f:#?}");
+        assert_eq!(
+            (f[0].span, f[0].class, f[0].explained),
+            (Some(2), Class::TapLike, false)
+        );
+        assert_eq!(
+            (f[1].span, f[1].class, f[1].explained),
+            (Some(3), Class::Repair, true)
+        );
+        assert!(f[1].evidence.iter().any(|e| e.kind == EvidenceKind::Outage));
+    }
+
+    #[test]
+    fn a_return_to_the_usual_path_is_the_end_of_a_reroute_not_a_new_one() {
+        let topology = tiny();
+        let mut away = ev(EvidenceKind::PathChange, 1, "a_to_b", 10 * HOUR, 1.0, None);
+        away.detail = "path p -> p/alt".into();
+        let mut back = ev(EvidenceKind::PathChange, 1, "a_to_b", 30 * HOUR, -1.0, None);
+        back.detail = "path p/alt -> p (back to the usual path)".into();
+        let evidence = vec![
+            away,
+            ev(EvidenceKind::DelayShift, 1, "a_to_b", 10 * HOUR, 2000.0, None),
+            back,
+            ev(EvidenceKind::DelayShift, 1, "a_to_b", 30 * HOUR, -2000.0, None),
+        ];
+        let f = fuse(evidence, &topology, &Context::default(), &FusionConfig::default());
+        assert_eq!(f.len(), 2);
+        assert_eq!((f[0].class, f[0].explained), (Class::Reroute, false));
+        assert_eq!((f[1].class, f[1].explained), (Class::Reroute, true));
     }
 }

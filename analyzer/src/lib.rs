@@ -14,6 +14,7 @@ pub mod changepoint;
 pub mod demo;
 pub mod detect;
 pub mod error;
+pub mod eval;
 pub mod fusion;
 pub mod load;
 pub mod robust;

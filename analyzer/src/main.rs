@@ -6,7 +6,7 @@ use std::{io::Write as _, path::PathBuf, process::ExitCode, time::Instant};
 use cablewatch_analyzer::{
     AnalyzerError,
     changepoint::{self, Config},
-    demo,
+    demo, eval,
     load::Filter,
     run, series_csv,
     summary::summarize,
@@ -66,6 +66,26 @@ enum Command {
         out: PathBuf,
         #[command(flatten)]
         window: Window,
+    },
+    /// Scores findings against a simulator's truth.json: precision, recall and F1 per event kind and
+    /// magnitude bin, span localization, detection delay, false alarms per cable-month, and the
+    /// quality goals. Repeat --findings/--truth (in pairs) to pool several runs.
+    Eval {
+        /// A `run` output directory (findings.json, run.json), or a findings.json file.
+        #[arg(long, required = true)]
+        findings: Vec<PathBuf>,
+        /// The scenario's truth.json, one per --findings, in the same order.
+        #[arg(long, required = true)]
+        truth: Vec<PathBuf>,
+        /// A finding may start this many minutes before an event.
+        #[arg(long, default_value_t = 60.0)]
+        before_min: f64,
+        /// ... and this many minutes after the event's end.
+        #[arg(long, default_value_t = 360.0)]
+        after_min: f64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Runs the change-point engine with its default configuration on one series and prints JSON:
     /// `change_points` (0-based rows where a new segment begins), segments, outliers, timing.
@@ -207,6 +227,43 @@ fn run(args: Args) -> anyhow::Result<u8> {
             )?;
             if report.unexplained_suspicious() > 0 {
                 return Ok(EXIT_UNEXPLAINED);
+            }
+        }
+        Command::Eval {
+            findings,
+            truth,
+            before_min,
+            after_min,
+            json,
+        } => {
+            if findings.len() != truth.len() {
+                return Err(AnalyzerError::input(
+                    &truth[0],
+                    0,
+                    format!(
+                        "{} --findings but {} --truth: give one truth.json per findings directory",
+                        findings.len(),
+                        truth.len()
+                    ),
+                )
+                .into());
+            }
+            let runs = findings
+                .iter()
+                .zip(&truth)
+                .map(|(f, t)| eval::load(f, t))
+                .collect::<Result<Vec<_>, _>>()?;
+            let minutes = |m: f64| (m * 60e9) as i64;
+            let config = eval::EvalConfig {
+                before_ns: minutes(before_min),
+                after_ns: minutes(after_min),
+            };
+            let evaluation = eval::evaluate(&runs, &config);
+            if json {
+                serde_json::to_writer_pretty(&mut out, &evaluation)?;
+                writeln!(out)?;
+            } else {
+                write!(out, "{}", eval::table(&evaluation))?;
             }
         }
         Command::Changepoints {

@@ -15,13 +15,15 @@ use std::{
 use cablewatch_proto::{
     context::Context,
     tables::{self, LATENCY, LINE_MONITORING},
+    time::format_ns,
     topology::Topology,
 };
 use polars::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     AnalyzerError, Result,
-    detect::{self, DetectConfig, Evidence},
+    detect::{self, DetectConfig, Evidence, Gap},
     error::polars_ctx,
     fusion::{Class, Finding, FusionConfig, fuse},
     load::{Filter, has_data},
@@ -43,6 +45,32 @@ pub struct RunOptions {
     pub filter: Filter,
 }
 
+/// The run's manifest, written next to the findings: what was analysed, for schedulers and `eval`.
+pub const MANIFEST_FILE: &str = "run.json";
+
+/// Contents of [`MANIFEST_FILE`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Analyzer version.
+    pub version: String,
+    /// Cables analysed.
+    pub cables: Vec<String>,
+    /// Window start asked for, RFC 3339 (`None`: from the first row).
+    pub since: Option<String>,
+    /// Window end asked for (`None`: to the last row).
+    pub until: Option<String>,
+    /// Rows read per table.
+    pub rows: BTreeMap<String, usize>,
+    /// Tables missing from the data directory.
+    pub missing_tables: Vec<String>,
+    /// Findings written.
+    pub findings: usize,
+    /// Of which suspicious and unexplained.
+    pub unexplained_suspicious: usize,
+    /// Reporting gaps and cable-wide silences (from the optical table).
+    pub gaps: Vec<Gap>,
+}
+
 /// What a run found.
 #[derive(Debug, Clone)]
 pub struct RunReport {
@@ -54,6 +82,10 @@ pub struct RunReport {
     pub missing_tables: Vec<&'static str>,
     /// Seconds per stage.
     pub stages: Vec<(&'static str, f64)>,
+    /// Cables analysed.
+    pub cables: Vec<String>,
+    /// Stretches where a cable direction reported nothing while the rest of the plant did.
+    pub gaps: Vec<Gap>,
 }
 
 impl RunReport {
@@ -107,6 +139,7 @@ pub fn run(options: &RunOptions, mut progress: impl FnMut(&str)) -> Result<RunRe
     let mut stages = Vec::new();
     let mut rows = BTreeMap::new();
     let mut evidence: Vec<Evidence> = Vec::new();
+    let mut gaps: Vec<Gap> = Vec::new();
     let mut stage = |name: &'static str, started: Instant| {
         stages.push((name, started.elapsed().as_secs_f64()));
     };
@@ -163,19 +196,52 @@ pub fn run(options: &RunOptions, mut progress: impl FnMut(&str)) -> Result<RunRe
         }
         progress(&format!("optical: detecting on {} fibers", fibers.len()));
         evidence.extend(detect::optical(&fibers, &expected, &config));
+        let (found_gaps, cable_outages) = detect::silences(&fibers);
+        gaps = found_gaps;
+        evidence.extend(cable_outages);
         stage("optical", t);
     }
     progress(&format!("fusing {} pieces of evidence", evidence.len()));
     let t = Instant::now();
     let findings = fuse(evidence, &topology, &context, &FusionConfig::default());
     stage("fusion", t);
-    write_outputs(&options.out, &findings)?;
-    Ok(RunReport {
+    let cables: Vec<String> = match &options.filter.cable {
+        Some(c) => vec![c.clone()],
+        None => topology.cables.iter().map(|c| c.id.to_string()).collect(),
+    };
+    let report = RunReport {
         findings,
         rows,
         missing_tables,
         stages,
-    })
+        cables,
+        gaps,
+    };
+    write_outputs(&options.out, &report.findings)?;
+    let manifest = Manifest {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        cables: report.cables.clone(),
+        since: options.filter.since_ns.map(format_ns),
+        until: options.filter.until_ns.map(format_ns),
+        rows: report.rows.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+        missing_tables: report.missing_tables.iter().map(|t| (*t).to_owned()).collect(),
+        findings: report.findings.len(),
+        unexplained_suspicious: report.unexplained_suspicious(),
+        gaps: report.gaps.clone(),
+    };
+    write_atomic(
+        &options.out.join(MANIFEST_FILE),
+        serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n",
+    )?;
+    Ok(report)
+}
+
+/// Writes `text` to `path` through a temporary file in the same directory and a rename.
+fn write_atomic(path: &Path, text: String) -> Result<()> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AnalyzerError + '_ {
@@ -187,10 +253,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AnalyzerError + '_ {
 pub fn write_outputs(out: &Path, findings: &[Finding]) -> Result<()> {
     std::fs::create_dir_all(out).map_err(io_err(out))?;
     let json_path = out.join("findings.json");
-    let tmp = out.join(".findings.json.tmp");
     let text = serde_json::to_string_pretty(findings).map_err(|e| AnalyzerError::input(&json_path, 0, e))?;
-    std::fs::write(&tmp, text + "\n").map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, &json_path).map_err(io_err(&json_path))?;
+    write_atomic(&json_path, text + "\n")?;
 
     let text = |f: fn(&Finding) -> String| findings.iter().map(f).collect::<Vec<_>>();
     let mut df = DataFrame::new(
@@ -279,6 +343,24 @@ pub fn summary(report: &RunReport) -> String {
             "missing tables (analysed without them): {}",
             report.missing_tables.join(", ")
         );
+    }
+    if !report.gaps.is_empty() {
+        let _ = writeln!(s, "gaps (no optical rows while the rest of the plant reported):");
+        for g in report.gaps.iter().take(10) {
+            let _ = writeln!(
+                s,
+                "  {} {} {} to {}{}: {}",
+                g.cable,
+                g.direction,
+                g.start,
+                g.end,
+                if g.ongoing { " (ongoing)" } else { "" },
+                g.cause
+            );
+        }
+        if report.gaps.len() > 10 {
+            let _ = writeln!(s, "  ... {} more in run.json", report.gaps.len() - 10);
+        }
     }
     let _ = writeln!(s, "findings: {}", report.findings.len());
     for class in Class::ALL {

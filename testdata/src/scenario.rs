@@ -21,6 +21,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("scenarios/large.toml", include_str!("../scenarios/large.toml")),
     ("scenarios/month.toml", include_str!("../scenarios/month.toml")),
     ("scenarios/small.toml", include_str!("../scenarios/small.toml")),
+    ("scenarios/taps.toml", include_str!("../scenarios/taps.toml")),
     ("scenarios/tiny.toml", include_str!("../scenarios/tiny.toml")),
 ];
 

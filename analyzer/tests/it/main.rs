@@ -4,5 +4,6 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod changepoints;
+mod eval;
 mod load;
 mod run;
