@@ -65,6 +65,8 @@ pub struct Scored {
     pub cables: usize,
     /// Length of the scenario, days.
     pub days: f64,
+    /// End of the scenario, ns.
+    pub end_ns: i64,
 }
 
 /// Reads `dir/findings.json` (or a findings.json path), `dir/run.json` when present, and `truth`.
@@ -125,6 +127,7 @@ pub fn load(findings: &Path, truth: &Path) -> Result<Scored> {
         truth: truth_doc,
         cables: cables.max(1),
         days: (end - start) as f64 / (24.0 * HOUR as f64),
+        end_ns: end,
     })
 }
 
@@ -209,7 +212,8 @@ fn visible_from(events: &[Event]) -> Vec<i64> {
             events
                 .iter()
                 .filter(|o| {
-                    o.outage_ns > 0
+                    o.id != e.id
+                        && o.outage_ns > 0
                         && o.cables.iter().any(|c| e.cables.contains(c))
                         && (o.fiber_pair.is_none() || o.fiber_pair == e.fiber_pair)
                         && (o.direction.is_none() || o.direction == e.direction)
@@ -366,6 +370,8 @@ pub struct Evaluation {
     pub false_tap_like_per_cable_month: f64,
     /// Findings matching no event at all, per class.
     pub unmatched: Vec<(Class, usize)>,
+    /// Events left out: made during a loss of signal that lasts to the end of the data.
+    pub hidden: Vec<String>,
     /// The quality goals.
     pub goals: Vec<Goal>,
     /// Every malicious event and every benign event misclassified or missed.
@@ -429,6 +435,7 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
         false_tap_like: 0,
         false_tap_like_per_cable_month: 0.0,
         unmatched: Vec::new(),
+        hidden: Vec::new(),
         goals: Vec::new(),
         outcomes: Vec::new(),
     };
@@ -479,6 +486,11 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
             }
         }
         for (i, e) in events.iter().enumerate() {
+            if visible[i] > e.end_ns && visible[i] >= run.end_ns {
+                // Made during a loss of signal that lasts to the end of the data: nothing to see.
+                eval.hidden.push(format!("{label} {} {:?}", e.id, e.kind));
+                continue;
+            }
             let slot = kind_slot(&mut kinds, &mut delays, e);
             let bin = bin_of(&e.unit, e.magnitude);
             let of_event: Vec<&Finding> = run
@@ -734,6 +746,13 @@ pub fn table(eval: &Evaluation) -> String {
             .collect();
         let _ = writeln!(s, "findings matching no event: {}", parts.join(", "));
     }
+    if !eval.hidden.is_empty() {
+        let _ = writeln!(
+            s,
+            "left out (made during a loss of signal lasting to the end of the data): {}",
+            eval.hidden.join(", ")
+        );
+    }
     let _ = writeln!(s, "\nquality goals:");
     for g in &eval.goals {
         let verdict = match g.met {
@@ -858,6 +877,7 @@ mod tests {
             truth,
             cables: 1,
             days: 30.0,
+            end_ns: 30 * 24 * HOUR,
         };
         let e = evaluate(&[run], &EvalConfig::default());
         let taps = e.kinds.iter().find(|k| k.kind == EventKind::ClipOnTap).unwrap();

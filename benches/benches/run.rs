@@ -1,0 +1,154 @@
+//! `cablewatch-analyzer run` end to end (read, detect, fuse, write) on a generated scenario: optical
+//! rows per second, peak memory, and 1 thread against 2.
+//!
+//! The parent generates the scenario once (default `large`, seed 1, under
+//! `$CARGO_TARGET_DIR/bench-data/`, reused by later runs) and runs each measurement in a child
+//! process of this binary with `RAYON_NUM_THREADS` and `POLARS_MAX_THREADS` set, so that every
+//! thread count gets fresh thread pools and its own peak resident memory (`VmHWM`).
+//!
+//! Run: `cargo bench -p cablewatch-benches --bench run [-- --scenario NAME --seed N --rounds R]`.
+#![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Instant,
+};
+
+use cablewatch_analyzer::{
+    load::Filter,
+    run::{RunOptions, run},
+};
+use cablewatch_proto::context::Context;
+use cablewatch_testdata::{
+    events::context_records,
+    generate::{Simulation, write_tables},
+    scenario::Scenario,
+};
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+/// Peak resident memory of this process, bytes (Linux `VmHWM`).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn generate(name: &str, seed: u64, dir: &Path) {
+    if dir.join("topology.toml").exists() {
+        return;
+    }
+    println!("generating scenario {name} seed {seed} in {}", dir.display());
+    let scenario = Scenario::load(name).unwrap();
+    let sim = Simulation::new(&scenario, seed).unwrap();
+    write_tables(&sim, &dir.join("data")).unwrap();
+    std::fs::create_dir_all(dir.join("context")).unwrap();
+    Context::write_jsonl(
+        &dir.join("context/operator.jsonl"),
+        &context_records(&scenario.topology, &sim.events),
+    )
+    .unwrap();
+    // Written last: its presence marks a complete scenario.
+    std::fs::write(dir.join("topology.toml"), toml::to_string(&scenario.topology).unwrap()).unwrap();
+}
+
+/// One measured run, in this (child) process.
+fn child(dir: &Path) {
+    let options = RunOptions {
+        data: dir.join("data"),
+        topology: dir.join("topology.toml"),
+        context: Some(dir.join("context")),
+        out: dir.join(format!("out-{}", std::process::id())),
+        filter: Filter::default(),
+    };
+    let started = Instant::now();
+    let report = run(&options, |_| {}).unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    let optical = report.rows.get("optical_channel").copied().unwrap_or(0);
+    let all: usize = report.rows.values().sum();
+    let stages: Vec<String> = report
+        .stages
+        .iter()
+        .map(|(n, s)| format!("{n} {s:.2} s"))
+        .collect();
+    std::fs::remove_dir_all(&options.out).ok();
+    println!(
+        "RESULT {secs:.3} {optical} {all} {} {} | {}",
+        peak_rss().unwrap_or(0),
+        report.findings.len(),
+        stages.join(", ")
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let scenario = arg(&args, "--scenario").unwrap_or_else(|| "large".into());
+    let seed: u64 = arg(&args, "--seed").and_then(|s| s.parse().ok()).unwrap_or(1);
+    let rounds: usize = arg(&args, "--rounds").and_then(|s| s.parse().ok()).unwrap_or(2);
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let dir = target.join("bench-data").join(format!("{scenario}-{seed}"));
+    if args.iter().any(|a| a == "--child") {
+        child(&dir);
+        return;
+    }
+    generate(&scenario, seed, &dir);
+    let me = std::env::current_exe().unwrap();
+    let mut results: Vec<(usize, f64, usize, u64)> = Vec::new();
+    for round in 0..rounds {
+        for threads in [2, 1] {
+            let out = Command::new(&me)
+                .args(["--child", "--scenario", &scenario, "--seed", &seed.to_string()])
+                .env("RAYON_NUM_THREADS", threads.to_string())
+                .env("POLARS_MAX_THREADS", threads.to_string())
+                .output()
+                .expect("running the child");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let Some(line) = text.lines().find_map(|l| l.strip_prefix("RESULT ")) else {
+                panic!(
+                    "child failed: {}\n{}",
+                    text,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            };
+            let (nums, stages) = line.split_once(" | ").unwrap_or((line, ""));
+            let f: Vec<&str> = nums.split_whitespace().collect();
+            let secs: f64 = f[0].parse().unwrap();
+            let optical: usize = f[1].parse().unwrap();
+            let all: usize = f[2].parse().unwrap();
+            let rss: u64 = f[3].parse().unwrap();
+            println!(
+                "round {} threads {threads}: {secs:.2} s, {:.2} M optical rows/s ({:.2} M rows/s of all {all}), peak {:.2} GB, {} findings; {stages}",
+                round + 1,
+                optical as f64 / secs / 1e6,
+                all as f64 / secs / 1e6,
+                rss as f64 / 1e9,
+                f[4]
+            );
+            results.push((threads, secs, optical, rss));
+        }
+    }
+    let best = |t: usize| {
+        results
+            .iter()
+            .filter(|r| r.0 == t)
+            .map(|r| r.1)
+            .fold(f64::INFINITY, f64::min)
+    };
+    let (one, two) = (best(1), best(2));
+    let optical = results.first().map_or(0, |r| r.2);
+    println!(
+        "{scenario} seed {seed}: best of {rounds}: 2 threads {two:.2} s ({:.2} M optical rows/s), 1 thread {one:.2} s; speed-up {:.2}x; peak memory up to {:.2} GB",
+        optical as f64 / two / 1e6,
+        one / two,
+        results.iter().map(|r| r.3).max().unwrap_or(0) as f64 / 1e9
+    );
+}
