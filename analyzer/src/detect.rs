@@ -49,6 +49,9 @@ pub enum EvidenceKind {
     /// direction at the same time: the station (clock, terminal), not this fiber. Made by fusion from
     /// `DelayShift`s.
     StationShift,
+    /// One channel's Q dropped while the fiber's other channels did not: a transponder, not the
+    /// fiber.
+    ChannelFault,
 }
 
 /// One observation a detector made.
@@ -93,6 +96,8 @@ pub struct DetectConfig {
     pub sop_burst_factor: f64,
     /// Smallest fiber median Q step reported, dB.
     pub min_q_step_db: f64,
+    /// Smallest single-channel Q drop reported, dB.
+    pub min_channel_fault_db: f64,
     /// The change-point engine's settings.
     #[serde(skip)]
     pub engine: EngineConfig,
@@ -107,6 +112,7 @@ impl Default for DetectConfig {
             sop_burst_sigmas: 10.0,
             sop_burst_factor: 4.0,
             min_q_step_db: 0.05,
+            min_channel_fault_db: 0.3,
             engine: EngineConfig::default(),
         }
     }
@@ -384,6 +390,10 @@ pub struct FiberSeries {
     pub q_db: Vec<f64>,
     /// Median SOP rate-of-change maximum over channels, krad/s.
     pub sop_max: Vec<f64>,
+    /// Lowest channel Q relative to that channel's own mean over the window, dB.
+    pub q_dev_min: Vec<f64>,
+    /// The channel with that lowest relative Q.
+    pub worst_channel: Vec<u32>,
 }
 
 /// SOP bursts, Q steps and outages of each fiber. `expected` holds, per (cable, direction), the
@@ -440,6 +450,7 @@ pub fn optical(
                 e.detail = format!("median Q over the fiber's channels stepped {d:+.3} dB");
                 out.push(e);
             }
+            out.extend(channel_faults(f, config));
             // Outages: times the cable reported on other fibers but not on this one.
             if let Some(all) = expected.get(&(f.key.cable.clone(), f.key.direction.clone())) {
                 for (a, b, ongoing) in missing_runs(all, &f.times_ns, 0) {
@@ -456,6 +467,54 @@ pub fn optical(
             out
         })
         .collect()
+}
+
+/// Single-channel Q drops of one fiber: stretches where the lowest channel Q relative to its own
+/// mean falls by at least `min_channel_fault_db` below its usual level, the same channel is the
+/// lowest for most of the stretch, and the fiber's median Q does not follow (a fiber-wide change
+/// moves every channel).
+fn channel_faults(f: &FiberSeries, config: &DetectConfig) -> Vec<Evidence> {
+    let Some((usual, _)) = median_sigma(&f.q_dev_min) else {
+        return Vec::new();
+    };
+    let fiber_usual = median_sigma(&f.q_db).map_or(f64::NAN, |m| m.0);
+    let seg = changepoint::segment(&f.q_dev_min, &config.engine);
+    let mut out = Vec::new();
+    for s in &seg.segments {
+        let depth = s.mean - usual;
+        if s.samples == 0 || depth > -config.min_channel_fault_db {
+            continue;
+        }
+        let range = s.start..s.end.min(f.worst_channel.len());
+        let mut counts: BTreeMap<u32, usize> = BTreeMap::new();
+        for &c in &f.worst_channel[range.clone()] {
+            *counts.entry(c).or_default() += 1;
+        }
+        let Some((&channel, &n)) = counts.iter().max_by_key(|(_, n)| **n) else {
+            continue;
+        };
+        let fiber_now = median_sigma(&f.q_db[range.clone()]).map_or(f64::NAN, |m| m.0);
+        if (n as f64) < 0.7 * range.len() as f64 || fiber_now - fiber_usual < 0.5 * depth {
+            continue;
+        }
+        let mut e = evidence(
+            &f.key,
+            EvidenceKind::ChannelFault,
+            f.times_ns[range.start],
+            f.times_ns[range.end - 1],
+        );
+        e.span = None;
+        e.magnitude = depth;
+        e.unit = "dB".into();
+        e.sigmas = depth.abs() / seg.noise_sigma.max(f64::MIN_POSITIVE);
+        e.detail = format!(
+            "channel {channel} Q {depth:+.2} dB against its own median for {} samples; the fiber's median Q moved {:+.3} dB",
+            range.len(),
+            fiber_now - fiber_usual
+        );
+        out.push(e);
+    }
+    out
 }
 
 /// A stretch of time in which no fiber of a cable reported in one direction while other cables did.
@@ -690,13 +749,16 @@ mod tests {
             channels: vec![64; n],
             q_db: (0..n).map(|i| 12.0 + noise(i)).collect(),
             sop_max: sop,
+            q_dev_min: (0..n).map(|i| -0.15 + noise(i)).collect(),
+            worst_channel: (0..n).map(|i| (i % 7) as u32).collect(),
         };
         // Samples 60..70 missing: an outage.
-        for v in [&mut f.q_db, &mut f.sop_max] {
+        for v in [&mut f.q_db, &mut f.sop_max, &mut f.q_dev_min] {
             v.drain(60..70);
         }
         f.times_ns.drain(60..70);
         f.channels.drain(60..70);
+        f.worst_channel.drain(60..70);
         let expected = BTreeMap::from([(("c".to_owned(), "a_to_b".to_owned()), times)]);
         let ev = optical(&[f], &expected, &DetectConfig::default());
         let burst: Vec<_> = ev.iter().filter(|e| e.kind == EvidenceKind::SopBurst).collect();
@@ -706,5 +768,52 @@ mod tests {
         let outage: Vec<_> = ev.iter().filter(|e| e.kind == EvidenceKind::Outage).collect();
         assert_eq!(outage.len(), 1, "{ev:?}");
         assert_eq!((outage[0].start_ns, outage[0].end_ns), (60, 69));
+        assert!(!ev.iter().any(|e| e.kind == EvidenceKind::ChannelFault), "{ev:?}");
+    }
+
+    #[test]
+    fn one_channel_dropping_is_a_channel_fault_and_all_channels_dropping_is_not() {
+        let n = 200;
+        let fiber = |drop_all: bool| {
+            let mut f = FiberSeries {
+                key: key(0),
+                times_ns: (0..n as i64).collect(),
+                channels: vec![64; n],
+                q_db: (0..n).map(|i| 12.0 + noise(i)).collect(),
+                sop_max: vec![0.3; n],
+                q_dev_min: (0..n).map(|i| -0.15 + noise(i)).collect(),
+                worst_channel: (0..n).map(|i| (i % 7) as u32).collect(),
+            };
+            // Samples 80..130: channel 17 is 1.2 dB down (or every channel is).
+            for i in 80..130 {
+                f.q_dev_min[i] -= 1.2;
+                if drop_all {
+                    f.q_db[i] -= 1.2;
+                } else {
+                    f.worst_channel[i] = 17;
+                }
+            }
+            f
+        };
+        let expected = BTreeMap::new();
+        let ev = optical(&[fiber(false)], &expected, &DetectConfig::default());
+        let faults: Vec<_> = ev
+            .iter()
+            .filter(|e| e.kind == EvidenceKind::ChannelFault)
+            .collect();
+        assert_eq!(faults.len(), 1, "{ev:?}");
+        assert_eq!((faults[0].start_ns, faults[0].end_ns), (80, 129));
+        assert!(
+            (faults[0].magnitude + 1.2).abs() < 0.05,
+            "{}",
+            faults[0].magnitude
+        );
+        assert!(
+            faults[0].detail.starts_with("channel 17 "),
+            "{}",
+            faults[0].detail
+        );
+        let ev = optical(&[fiber(true)], &expected, &DetectConfig::default());
+        assert!(!ev.iter().any(|e| e.kind == EvidenceKind::ChannelFault), "{ev:?}");
     }
 }

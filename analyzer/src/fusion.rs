@@ -410,7 +410,7 @@ fn weight(kind: EvidenceKind) -> u8 {
         EvidenceKind::Outage => 6,
         EvidenceKind::DelayShift => 5,
         EvidenceKind::PathChange => 4,
-        EvidenceKind::QStep => 3,
+        EvidenceKind::QStep | EvidenceKind::ChannelFault => 3,
         EvidenceKind::SopBurst => 2,
         EvidenceKind::StationShift => 1,
         EvidenceKind::Ageing => 0,
@@ -427,6 +427,7 @@ fn kind_name(kind: EvidenceKind) -> &'static str {
         EvidenceKind::DelayShift => "delay shift",
         EvidenceKind::PathChange => "path change",
         EvidenceKind::StationShift => "station-wide delay shift",
+        EvidenceKind::ChannelFault => "single-channel Q drop",
     }
 }
 
@@ -725,11 +726,15 @@ fn finding(
     let fiber_wide = group
         .iter()
         .any(|e| matches!(e.kind, EvidenceKind::LossStep | EvidenceKind::QStep));
+    let channel = group.iter().find(|e| e.kind == EvidenceKind::ChannelFault);
     checks.push(Check {
         name: "single-channel equipment fault",
-        class: None,
-        found: None,
-        covers: vec![false; group.len()],
+        class: Some(Class::Equipment),
+        found: channel.map(|e| e.detail.clone()),
+        covers: group
+            .iter()
+            .map(|e| e.kind == EvidenceKind::ChannelFault)
+            .collect(),
         none: if fiber_wide {
             "the change is fiber-wide (loop-back gain or median Q of all channels)".into()
         } else {

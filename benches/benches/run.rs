@@ -56,7 +56,11 @@ fn generate(name: &str, seed: u64, dir: &Path) {
     )
     .unwrap();
     // Written last: its presence marks a complete scenario.
-    std::fs::write(dir.join("topology.toml"), toml::to_string(&scenario.topology).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("topology.toml"),
+        toml::to_string(&scenario.topology).unwrap(),
+    )
+    .unwrap();
 }
 
 /// One measured run, in this (child) process.
@@ -113,11 +117,7 @@ fn main() {
                 .expect("running the child");
             let text = String::from_utf8_lossy(&out.stdout);
             let Some(line) = text.lines().find_map(|l| l.strip_prefix("RESULT ")) else {
-                panic!(
-                    "child failed: {}\n{}",
-                    text,
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                panic!("child failed: {}\n{}", text, String::from_utf8_lossy(&out.stderr));
             };
             let (nums, stages) = line.split_once(" | ").unwrap_or((line, ""));
             let f: Vec<&str> = nums.split_whitespace().collect();
