@@ -2,17 +2,14 @@
 //! scenario of the tiny plant where every attack is above the detectable floor and every benign event
 //! is logged or has a benign signature.
 
-use std::{path::PathBuf, process::Command};
+use std::process::Command;
 
 use cablewatch_analyzer::{
     eval::{self, EvalConfig},
-    load::Filter,
-    run::{RunOptions, run},
+    run::run,
 };
-use cablewatch_proto::context::Context;
 use cablewatch_testdata::{
-    events::{EventKind, FixedEvent, context_records, truth},
-    generate::{Simulation, write_tables},
+    events::{EventKind, FixedEvent},
     scenario::Scenario,
 };
 
@@ -52,27 +49,7 @@ fn generate_and_run() -> tempfile::TempDir {
         fixed(EventKind::ClockSkew, 120, None, "", None, 500.0, None),
     ];
     let dir = tempfile::tempdir().unwrap();
-    let sim = Simulation::new(&s, 11).unwrap();
-    write_tables(&sim, &dir.path().join("data")).unwrap();
-    std::fs::create_dir_all(dir.path().join("context")).unwrap();
-    Context::write_jsonl(
-        &dir.path().join("context/records.jsonl"),
-        &context_records(&s.topology, &sim.events),
-    )
-    .unwrap();
-    let t = truth(&s.name, 11, s.window(), &sim.events);
-    std::fs::write(
-        dir.path().join("truth.json"),
-        serde_json::to_string_pretty(&t).unwrap(),
-    )
-    .unwrap();
-    let options = RunOptions {
-        data: dir.path().join("data"),
-        topology: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/topology-tiny.toml"),
-        context: Some(dir.path().join("context")),
-        out: dir.path().join("out"),
-        filter: Filter::default(),
-    };
+    let options = crate::run::write_tiny(&s, 11, dir.path());
     run(&options, |_| {}).unwrap();
     dir
 }

@@ -7,10 +7,32 @@ use cablewatch_analyzer::{
 };
 use cablewatch_proto::context::Context;
 use cablewatch_testdata::{
-    events::{EventKind, FixedEvent, context_records},
+    events::{EventKind, FixedEvent, context_records, truth},
     generate::{Simulation, write_tables},
     scenario::Scenario,
 };
+
+/// Writes a scenario of the tiny plant under `dir` like `cablewatch-sim generate` (data/, context/,
+/// truth.json) and returns the options to analyse it into `dir/out`.
+pub(crate) fn write_tiny(s: &Scenario, seed: u64, dir: &std::path::Path) -> RunOptions {
+    let sim = Simulation::new(s, seed).unwrap();
+    write_tables(&sim, &dir.join("data")).unwrap();
+    std::fs::create_dir_all(dir.join("context")).unwrap();
+    Context::write_jsonl(
+        &dir.join("context/records.jsonl"),
+        &context_records(&s.topology, &sim.events),
+    )
+    .unwrap();
+    let t = truth(&s.name, seed, s.window(), &sim.events);
+    std::fs::write(dir.join("truth.json"), serde_json::to_string_pretty(&t).unwrap()).unwrap();
+    RunOptions {
+        data: dir.join("data"),
+        topology: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/topology-tiny.toml"),
+        context: Some(dir.join("context")),
+        out: dir.join("out"),
+        filter: Filter::default(),
+    }
+}
 
 /// Three days of the tiny plant with a 0.3 dB clip-on tap (fiber pair 2, B to A, span 3) and a
 /// catalogued earthquake: the tap is found, localized and left unexplained; the earthquake is
@@ -38,21 +60,7 @@ fn run_finds_and_localizes_a_tap_and_explains_an_earthquake() {
         fixed(EventKind::Earthquake, 50, 6.5),
     ];
     let dir = tempfile::tempdir().unwrap();
-    let sim = Simulation::new(&s, 3).unwrap();
-    write_tables(&sim, &dir.path().join("data")).unwrap();
-    std::fs::create_dir_all(dir.path().join("context")).unwrap();
-    Context::write_jsonl(
-        &dir.path().join("context/records.jsonl"),
-        &context_records(&s.topology, &sim.events),
-    )
-    .unwrap();
-    let options = RunOptions {
-        data: dir.path().join("data"),
-        topology: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/topology-tiny.toml"),
-        context: Some(dir.path().join("context")),
-        out: dir.path().join("out"),
-        filter: Filter::default(),
-    };
+    let options = write_tiny(&s, 3, dir.path());
     let report = run(&options, |_| {}).unwrap();
     let suspicious: Vec<_> = report
         .findings
