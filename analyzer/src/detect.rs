@@ -238,7 +238,7 @@ pub fn line_monitoring(series: &[Series], config: &DetectConfig) -> Vec<Evidence
                     return out;
                 }
             }
-            for (i, d, sig) in steps(values(s), &config.engine) {
+            for (i, d, sig) in steps_long(values(s), &config.engine, LM_ENGINE_SAMPLES) {
                 if d.abs() < config.min_loss_step_db {
                     continue;
                 }
@@ -264,13 +264,17 @@ pub fn line_monitoring(series: &[Series], config: &DetectConfig) -> Vec<Evidence
 
 /// Longest series the change-point engine sees at full resolution; longer ones are reduced to
 /// block medians first (PELT's work grows with the square of the longest quiet stretch).
-pub const MAX_ENGINE_SAMPLES: usize = 4096;
+pub const MAX_ENGINE_SAMPLES: usize = 1024;
+
+/// The same for loop-back gain series, of which there is one per repeater and fiber (thousands per
+/// run): a month of hourly sweeps becomes 240 medians of 3, each step then placed at its sweep.
+pub const LM_ENGINE_SAMPLES: usize = 256;
 
 /// Steps of a long series: found on block medians (robust to the spikes a block may hold), each
 /// then placed at the sample, within the blocks either side, that best splits the raw values into
 /// two levels.
-fn steps_long(values: &[f64], engine: &EngineConfig) -> Vec<(usize, f64, f64)> {
-    let block = values.len().div_ceil(MAX_ENGINE_SAMPLES).max(1);
+fn steps_long(values: &[f64], engine: &EngineConfig, max_samples: usize) -> Vec<(usize, f64, f64)> {
+    let block = values.len().div_ceil(max_samples.max(1)).max(1);
     if block == 1 {
         return steps(values, engine);
     }
@@ -295,24 +299,26 @@ fn steps_long(values: &[f64], engine: &EngineConfig) -> Vec<(usize, f64, f64)> {
         .windows(2)
         .map(|w| {
             let d = w[1].mean - w[0].mean;
-            let lo = w[1].start.saturating_sub(1) * block;
-            let hi = ((w[1].start + 1) * block).min(values.len());
+            // Two blocks either side (the median of a block straddling a weak step may side with
+            // either level), never beyond the two segments.
+            let lo = w[1].start.saturating_sub(2).max(w[0].start) * block;
+            let hi = ((w[1].start + 2).min(w[1].end) * block).min(values.len());
             let window: Vec<(usize, f64)> = (lo..hi)
                 .filter(|&i| values[i].is_finite())
                 .map(|i| (i, values[i]))
                 .collect();
-            // Split maximising the between-level sum of squares.
-            let total: f64 = window.iter().map(|x| x.1).sum();
-            let n = window.len() as f64;
-            let mut left = 0.0;
-            let mut best = (f64::NEG_INFINITY, w[1].start * block);
-            for (k, &(i, _)) in window.iter().enumerate().skip(1) {
-                left += window[k - 1].1;
-                let nl = k as f64;
-                let nr = n - nl;
-                let score = (left / nl - (total - left) / nr).powi(2) * nl * nr / n;
-                if score > best.0 {
-                    best = (score, i);
+            // Split where the raw values fit the two segments' levels best: with the levels known
+            // from whole segments, a weak step is placed at its sample even with few samples around
+            // it (and across a gap in the data, on the first sample after it).
+            let (before, after) = (w[0].mean, w[1].mean);
+            let mut cost: f64 = window.iter().map(|x| (x.1 - after).powi(2)).sum();
+            let mut best = (cost, window.first().map_or(w[1].start * block, |x| x.0));
+            for (k, &(_, v)) in window.iter().enumerate() {
+                cost += (v - before).powi(2) - (v - after).powi(2);
+                if let Some(&(next, _)) = window.get(k + 1)
+                    && cost < best.0
+                {
+                    best = (cost, next);
                 }
             }
             (best.1, d, d.abs() / noise)
@@ -325,7 +331,7 @@ pub fn latency(series: &[Series], config: &DetectConfig) -> Vec<Evidence> {
     series
         .par_iter()
         .flat_map_iter(|s| {
-            steps_long(values(s), &config.engine)
+            steps_long(values(s), &config.engine, MAX_ENGINE_SAMPLES)
                 .into_iter()
                 .filter(|&(_, d, _)| d.abs() >= config.min_delay_shift_us)
                 .map(|(i, d, sig)| {
@@ -769,6 +775,48 @@ mod tests {
         assert_eq!(outage.len(), 1, "{ev:?}");
         assert_eq!((outage[0].start_ns, outage[0].end_ns), (60, 69));
         assert!(!ev.iter().any(|e| e.kind == EvidenceKind::ChannelFault), "{ev:?}");
+    }
+
+    /// Deterministic standard normal samples (xorshift + Box-Muller).
+    fn gaussian(seed: u64, n: usize) -> Vec<f64> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut uniform = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        (0..n)
+            .map(|_| (-2.0 * uniform().ln()).sqrt() * (std::f64::consts::TAU * uniform()).cos())
+            .collect()
+    }
+
+    /// Against the engine at full resolution: block medians plus placement with the segments'
+    /// levels put a step of 4 to 8 sigma at its sample, like the unreduced engine.
+    #[test]
+    fn reduced_steps_are_placed_like_the_full_resolution_engine() {
+        let engine = EngineConfig::default();
+        let (mut exact, mut near, mut cases) = (0, 0, 0);
+        for seed in 0..60u64 {
+            let n = 720;
+            let at = 20 + (seed as usize * 97) % 680;
+            let size = 4.0 + (seed % 5) as f64;
+            let y: Vec<f64> = gaussian(seed + 1, n)
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| e + if i >= at { -size } else { 0.0 })
+                .collect();
+            let full = steps(&y, &engine);
+            let reduced = steps_long(&y, &engine, LM_ENGINE_SAMPLES);
+            assert_eq!(full.len(), 1, "seed {seed}: {full:?}");
+            assert_eq!(reduced.len(), 1, "seed {seed}: {reduced:?}");
+            cases += 1;
+            exact += usize::from(reduced[0].0 == full[0].0);
+            near += usize::from(reduced[0].0.abs_diff(full[0].0) <= 1);
+            assert!((reduced[0].1 + size).abs() < 0.5, "seed {seed}: {reduced:?}");
+        }
+        assert!(exact * 10 >= cases * 9, "{exact} of {cases} at the same sample");
+        assert_eq!(near, cases, "all within one sample");
     }
 
     #[test]

@@ -149,6 +149,16 @@ pub fn expected_class(event: &Event) -> Option<Class> {
     })
 }
 
+/// Whether finding `f` is what a correct analysis says about `event`: the expected class, or, for a
+/// reroute, the explained end of it (the return to the usual path).
+pub fn accepts(event: &Event, f: &Finding) -> bool {
+    let expected = expected_class(event);
+    expected == Some(f.class)
+        || (matches!(event.kind, EventKind::Reroute | EventKind::UnexplainedReroute)
+            && f.class == Class::Reroute
+            && f.explained)
+}
+
 /// True for classes that say "benign".
 pub fn benign_class(class: Class) -> bool {
     matches!(
@@ -466,7 +476,7 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
                 let only = |keep: &dyn Fn(&Event) -> bool| -> Vec<usize> {
                     all.iter().copied().filter(|&i| keep(&events[i])).collect()
                 };
-                let expecting = only(&|e| expected_class(e) == Some(f.class));
+                let expecting = only(&|e| accepts(e, f));
                 let attacks = only(&|e| e.malicious);
                 if !expecting.is_empty() {
                     expecting
@@ -501,7 +511,8 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
                 .map(|(f, _)| f)
                 .collect();
             let expected = expected_class(e);
-            let correct: Vec<&Finding> = of_event
+            let accepted: Vec<&Finding> = of_event.iter().copied().filter(|f| accepts(e, f)).collect();
+            let correct: Vec<&Finding> = accepted
                 .iter()
                 .copied()
                 .filter(|f| Some(f.class) == expected)
@@ -511,7 +522,7 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
                 c.events += 1;
                 c.found += usize::from(!of_event.is_empty());
                 c.correct += usize::from(!correct.is_empty());
-                c.true_findings += correct.len();
+                c.true_findings += accepted.len();
             }
             if let Some(first) = correct.iter().map(|f| f.start_ns).min() {
                 delays[slot].push((first - e.start_ns) as f64 / MINUTE as f64);
@@ -580,7 +591,7 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
         }
         // False findings per expected class: those matching no event that expects their class.
         for (f, m) in run.findings.iter().zip(&matched) {
-            if m.iter().any(|&i| expected_class(&events[i]) == Some(f.class)) {
+            if m.iter().any(|&i| accepts(&events[i], f)) {
                 continue;
             }
             for k in kinds.iter_mut().filter(|k| k.expected == Some(f.class)) {

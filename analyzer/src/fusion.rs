@@ -253,6 +253,12 @@ fn split_station_delays(evidence: &mut [Evidence], topology: &Topology, within: 
             .collect();
         if let Some(&(value, n)) = common.first() {
             let own = e.magnitude - value;
+            if agree(e.magnitude, value) {
+                // The station's shift, placed a little apart from the other pairs': nothing of its
+                // own.
+                station[i] = true;
+                continue;
+            }
             let e = &mut evidence[i];
             e.detail = format!(
                 "{}; {value:+.1} us of it is shared by {n} other fiber pairs (station-wide), {own:+.1} us is this fiber's own",

@@ -104,15 +104,123 @@ pub fn scan(data: &Path, table: &'static Table, filter: &Filter) -> Result<LazyF
     Ok(lf)
 }
 
+/// One partition of a table: the files of one cable and UTC day.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Partition {
+    /// Cable id (from `cable=<id>`).
+    pub cable: String,
+    /// UTC day, days since 1970-01-01 (from `date=<YYYY-MM-DD>`).
+    pub day: i32,
+    /// The partition directory.
+    pub dir: PathBuf,
+}
+
+/// The partitions of `table` under `data` that `filter` can touch, in (cable, day) order. Only
+/// directories with at least one finished data file count.
+pub fn partitions(data: &Path, table: &'static Table, filter: &Filter) -> Result<Vec<Partition>> {
+    let dir = layout::table_dir(data, table);
+    if !has_data(data, table) {
+        return Err(AnalyzerError::MissingTable {
+            table: table.name,
+            dir,
+        });
+    }
+    let list = |d: &Path| -> Result<Vec<(String, PathBuf)>> {
+        let entries =
+            std::fs::read_dir(d).map_err(|e| AnalyzerError::input(d, 0, format!("cannot list: {e}")))?;
+        let mut out = Vec::new();
+        for entry in entries {
+            let path = entry
+                .map_err(|e| AnalyzerError::input(d, 0, format!("cannot list: {e}")))?
+                .path();
+            if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+                out.push((name.to_owned(), path.clone()));
+            }
+        }
+        Ok(out)
+    };
+    let since_day = filter.since_ns.map(cablewatch_proto::time::epoch_day);
+    let until_day = filter.until_ns.map(cablewatch_proto::time::epoch_day);
+    let mut out = Vec::new();
+    for (name, cable_dir) in list(&dir)? {
+        let Some(cable) = name.strip_prefix("cable=") else {
+            continue;
+        };
+        if filter.cable.as_deref().is_some_and(|c| c != cable) || !cable_dir.is_dir() {
+            continue;
+        }
+        for (name, day_dir) in list(&cable_dir)? {
+            let Some(date) = name.strip_prefix("date=") else {
+                continue;
+            };
+            let day = cablewatch_proto::time::parse_time(date)
+                .map(cablewatch_proto::time::epoch_day)
+                .map_err(|e| AnalyzerError::input(&day_dir, 0, format!("not a date partition: {e}")))?;
+            if since_day.is_some_and(|d| day < d) || until_day.is_some_and(|d| day > d) {
+                continue;
+            }
+            let has_file = list(&day_dir)?
+                .iter()
+                .any(|(n, _)| !n.starts_with('.') && n.ends_with(&format!(".{}", layout::PARQUET_EXT)));
+            if has_file {
+                out.push(Partition {
+                    cable: cable.to_owned(),
+                    day,
+                    dir: day_dir,
+                });
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A lazy scan of one partition's files with the time filter, its schema checked against the
+/// contract (the partition columns come from the path, not the files).
+pub fn scan_partition(p: &Partition, table: &'static Table, filter: &Filter) -> Result<LazyFrame> {
+    let glob = p.dir.join(format!("*.{}", layout::PARQUET_EXT));
+    let mut lf = LazyFrame::scan_parquet(
+        PlRefPath::new(glob.to_string_lossy().as_ref()),
+        Default::default(),
+    )
+    .map_err(polars_ctx(format!("scanning {}", glob.display())))?;
+    let schema = lf
+        .collect_schema()
+        .map_err(polars_ctx(format!("reading the schema of {}", p.dir.display())))?;
+    check_columns(table, &p.dir, &schema, table.columns.iter())?;
+    let time_ns = || col(tables::col::TIME).cast(DataType::Int64);
+    if let Some(since) = filter.since_ns {
+        lf = lf.filter(time_ns().gt_eq(lit(since)));
+    }
+    if let Some(until) = filter.until_ns {
+        lf = lf.filter(time_ns().lt(lit(until)));
+    }
+    Ok(lf)
+}
+
 /// Checks that every contract column of `table` is in `schema` with the contract's type.
 pub fn check_schema(table: &'static Table, dir: &Path, schema: &Schema) -> Result<()> {
+    check_columns(
+        table,
+        dir,
+        schema,
+        table.columns.iter().chain(&tables::PARTITION_COLUMNS[..1]),
+    )
+}
+
+fn check_columns<'a>(
+    table: &'static Table,
+    dir: &Path,
+    schema: &Schema,
+    columns: impl Iterator<Item = &'a tables::Column>,
+) -> Result<()> {
     let problem = |column: &str, problem: String| AnalyzerError::Schema {
         table: table.name,
         dir: dir.to_owned(),
         column: column.to_owned(),
         problem,
     };
-    for c in table.columns.iter().chain(&tables::PARTITION_COLUMNS[..1]) {
+    for c in columns {
         let expected = polars_type(c.ty);
         match schema.get(c.name) {
             None => return Err(problem(c.name, "missing".into())),

@@ -1,17 +1,20 @@
 //! Splitting a table into series: one time-ordered array per (cable, direction, fiber pair, channel
 //! or repeater), the unit every detector works on.
 //!
-//! polars sorts and projects (only the key columns and the one metric are read from disk); the
-//! sorted frame is then cut into contiguous runs, each copied once into ndarray arrays.
+//! Each partition (one cable-day) is read on its own, in parallel: polars projects only the key
+//! columns and the metric from disk, and the frame is cut into runs of one series; the runs of all
+//! days are then joined per series in time order. Optical rows become one time-by-channel matrix per
+//! fiber, from which the per-time aggregates (median over channels, the lowest channel against its
+//! own mean) are computed in Rust. Memory is bounded by the partitions in flight plus the result.
 
 use cablewatch_proto::tables::{self, Table};
 use ndarray::Array1;
 use polars::prelude::*;
 
 use crate::{
-    Result,
+    AnalyzerError, Result,
     error::polars_ctx,
-    load::{Filter, scan},
+    load::{Filter, Partition, partitions, scan, scan_partition},
 };
 
 /// Identity of one series.
@@ -38,8 +41,88 @@ pub struct Series {
     pub values: Array1<f64>,
 }
 
+/// The stored direction labels; a frame carries their index (`DIRECTIONS.len()` for anything else).
+pub const DIRECTIONS: [&str; 2] = ["a_to_b", "b_to_a"];
+
+/// The direction column as an index into [`DIRECTIONS`].
+fn direction_code() -> Expr {
+    when(col(tables::col::DIRECTION).eq(lit(DIRECTIONS[0])))
+        .then(lit(0u32))
+        .when(col(tables::col::DIRECTION).eq(lit(DIRECTIONS[1])))
+        .then(lit(1u32))
+        .otherwise(lit(DIRECTIONS.len() as u32))
+        .cast(DataType::UInt32)
+        .alias("d")
+}
+
+/// Reads `columns` of every partition of `table` that `filter` touches, partitions in parallel,
+/// and hands each frame to `each`; results come back in (cable, day) order. Memory is bounded by
+/// the partitions in flight, not the window.
+fn read_partitions<T: Send>(
+    data: &std::path::Path,
+    table: &'static Table,
+    filter: &Filter,
+    columns: Vec<Expr>,
+    what: &str,
+    each: impl Fn(&DataFrame) -> PolarsResult<T> + Sync,
+) -> Result<Vec<(Partition, T)>> {
+    use rayon::prelude::*;
+    partitions(data, table, filter)?
+        .into_par_iter()
+        .map(|p| {
+            let context = || format!("{what} from {}", p.dir.display());
+            let df = scan_partition(&p, table, filter)?
+                .select(columns.clone())
+                .collect()
+                .map_err(polars_ctx(context()))?;
+            let directions = df.column("d").and_then(|c| c.u32().cloned());
+            if let Ok(d) = directions
+                && d.iter().any(|x| x.is_none_or(|x| x as usize >= DIRECTIONS.len()))
+            {
+                return Err(AnalyzerError::Schema {
+                    table: table.name,
+                    dir: p.dir.clone(),
+                    column: tables::col::DIRECTION.to_owned(),
+                    problem: format!("a value other than {}", DIRECTIONS.join(" or ")),
+                });
+            }
+            let out = each(&df).map_err(polars_ctx(context()))?;
+            Ok((p, out))
+        })
+        .collect()
+}
+
+fn u32s(df: &DataFrame, name: &str) -> PolarsResult<Vec<u32>> {
+    Ok(df
+        .column(name)?
+        .u32()?
+        .iter()
+        .map(Option::unwrap_or_default)
+        .collect())
+}
+
+fn i64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<i64>> {
+    Ok(df
+        .column(name)?
+        .i64()?
+        .iter()
+        .map(Option::unwrap_or_default)
+        .collect())
+}
+
+/// Sorts `times` ascending and `values` with them, when they are not already.
+fn sort_by_time<T: Copy>(times: &mut Vec<i64>, values: &mut Vec<T>) {
+    if times.is_sorted() {
+        return;
+    }
+    let mut order: Vec<usize> = (0..times.len()).collect();
+    order.sort_by_key(|&i| times[i]);
+    *times = order.iter().map(|&i| times[i]).collect();
+    *values = order.iter().map(|&i| values[i]).collect();
+}
+
 /// Loads `metric` of `table` as series keyed by `index_column` (`None`: one series per fiber and
-/// direction).
+/// direction), one partition (cable-day) at a time.
 pub fn load_series(
     data: &std::path::Path,
     table: &'static Table,
@@ -51,118 +134,353 @@ pub fn load_series(
         Some(c) => col(c).cast(DataType::UInt32),
         None => lit(0u32).cast(DataType::UInt32),
     };
-    let df = scan(data, table, filter)?
-        .select([
-            col(tables::col::CABLE),
-            col(tables::col::DIRECTION),
+    type Runs = Vec<((u32, u32, u32), Vec<i64>, Vec<f64>)>;
+    let parts = read_partitions(
+        data,
+        table,
+        filter,
+        vec![
+            direction_code(),
             col(tables::col::FIBER_PAIR),
             index.alias("index"),
             col(tables::col::TIME).cast(DataType::Int64).alias("t"),
             col(metric).cast(DataType::Float64).alias("v"),
-        ])
-        .sort(
-            ["cable", "direction", "fiber_pair", "index", "t"],
-            SortMultipleOptions::default(),
-        )
-        .collect()
-        .map_err(polars_ctx(format!("loading {}.{metric}", table.name)))?;
-    split(&df).map_err(polars_ctx(format!(
-        "splitting {}.{metric} into series",
-        table.name
-    )))
+        ],
+        &format!("loading {}.{metric}", table.name),
+        |df| -> PolarsResult<Runs> {
+            let (d, fp, ix, t) = (
+                u32s(df, "d")?,
+                u32s(df, "fiber_pair")?,
+                u32s(df, "index")?,
+                i64s(df, "t")?,
+            );
+            let v: Vec<f64> = df
+                .column("v")?
+                .f64()?
+                .iter()
+                .map(|x| x.unwrap_or(f64::NAN))
+                .collect();
+            // Runs of one key; a key may come back later in the file.
+            let mut runs: Runs = Vec::new();
+            for i in 0..t.len() {
+                let key = (d[i], fp[i], ix[i]);
+                match runs.last_mut() {
+                    Some((k, times, values)) if *k == key => {
+                        times.push(t[i]);
+                        values.push(v[i]);
+                    }
+                    _ => runs.push((key, vec![t[i]], vec![v[i]])),
+                }
+            }
+            Ok(runs)
+        },
+    )?;
+    let mut merged: std::collections::BTreeMap<SeriesKey, (Vec<i64>, Vec<f64>)> = Default::default();
+    for (p, runs) in parts {
+        for ((d, fiber_pair, index), times, values) in runs {
+            let key = SeriesKey {
+                cable: p.cable.clone(),
+                direction: DIRECTIONS[d as usize].to_owned(),
+                fiber_pair,
+                index,
+            };
+            let (t, v) = merged.entry(key).or_default();
+            t.extend(times);
+            v.extend(values);
+        }
+    }
+    Ok(merged
+        .into_iter()
+        .map(|(key, (mut times, mut values))| {
+            sort_by_time(&mut times, &mut values);
+            Series {
+                key,
+                times_ns: Array1::from_vec(times),
+                values: Array1::from_vec(values),
+            }
+        })
+        .collect())
 }
 
-fn split(df: &DataFrame) -> PolarsResult<Vec<Series>> {
-    let cable = df.column("cable")?.str()?;
-    let direction = df.column("direction")?.str()?;
-    let fiber_pair = df.column("fiber_pair")?.u32()?;
-    let index = df.column("index")?.u32()?;
-    let t = df.column("t")?.i64()?;
-    let v = df.column("v")?.f64()?;
-    let keys = cable
-        .iter()
-        .zip(direction.iter())
-        .zip(fiber_pair.iter())
-        .zip(index.iter());
-    let mut out: Vec<Series> = Vec::new();
-    let (mut times, mut values) = (Vec::new(), Vec::new());
-    let mut current: Option<SeriesKey> = None;
-    for ((((c, d), fp), ix), (t, v)) in keys.zip(t.iter().zip(v.iter())) {
-        let same = current.as_ref().is_some_and(|k| {
-            Some(k.cable.as_str()) == c
-                && Some(k.direction.as_str()) == d
-                && Some(k.fiber_pair) == fp
-                && Some(k.index) == ix
-        });
-        if !same {
-            if let Some(key) = current.take() {
-                out.push(Series {
-                    key,
-                    times_ns: Array1::from_vec(std::mem::take(&mut times)),
-                    values: Array1::from_vec(std::mem::take(&mut values)),
-                });
-            }
-            current = Some(SeriesKey {
-                cable: c.unwrap_or_default().to_owned(),
-                direction: d.unwrap_or_default().to_owned(),
-                fiber_pair: fp.unwrap_or_default(),
-                index: ix.unwrap_or_default(),
-            });
+/// One fiber's optical samples as a time-by-channel matrix (NaN where a channel did not report).
+#[derive(Debug, Default)]
+struct FiberMatrix {
+    /// Sample times, ascending, unique.
+    times: Vec<i64>,
+    /// Channel ids, ascending: the matrix columns.
+    channels: Vec<u32>,
+    /// Q, dB, row-major (`times.len() x channels.len()`).
+    q: Vec<f32>,
+    /// SOP rate-of-change maximum, krad/s, same layout.
+    sop: Vec<f32>,
+}
+
+impl FiberMatrix {
+    /// Appends `other` (later rows); columns are widened to the union of channels.
+    fn append(&mut self, other: FiberMatrix) {
+        if self.times.is_empty() {
+            *self = other;
+            return;
         }
-        times.push(t.unwrap_or_default());
-        values.push(v.unwrap_or(f64::NAN));
+        if other.channels != self.channels {
+            let mut all = self.channels.clone();
+            all.extend(&other.channels);
+            all.sort_unstable();
+            all.dedup();
+            if all != self.channels {
+                *self = self.widened(&all);
+            }
+            let other = other.widened(&all);
+            self.extend_rows(other);
+        } else {
+            self.extend_rows(other);
+        }
     }
-    if let Some(key) = current {
-        out.push(Series {
-            key,
-            times_ns: Array1::from_vec(times),
-            values: Array1::from_vec(values),
-        });
+
+    fn extend_rows(&mut self, other: FiberMatrix) {
+        self.times.extend(other.times);
+        self.q.extend(other.q);
+        self.sop.extend(other.sop);
+    }
+
+    fn widened(&self, channels: &[u32]) -> FiberMatrix {
+        let (w, nw) = (self.channels.len(), channels.len());
+        let mut out = FiberMatrix {
+            times: self.times.clone(),
+            channels: channels.to_vec(),
+            q: vec![f32::NAN; self.times.len() * nw],
+            sop: vec![f32::NAN; self.times.len() * nw],
+        };
+        for (c, id) in self.channels.iter().enumerate() {
+            let Ok(nc) = channels.binary_search(id) else {
+                continue;
+            };
+            for r in 0..self.times.len() {
+                out.q[r * nw + nc] = self.q[r * w + c];
+                out.sop[r * nw + nc] = self.sop[r * w + c];
+            }
+        }
+        out
+    }
+
+    /// Rows in time order (partitions arrive in day order; this only matters for odd files).
+    fn sort_rows(&mut self) {
+        if self.times.windows(2).all(|w| w[0] < w[1]) {
+            return;
+        }
+        let w = self.channels.len();
+        let mut order: Vec<usize> = (0..self.times.len()).collect();
+        order.sort_by_key(|&i| self.times[i]);
+        let row = |m: &[f32], i: usize| m[i * w..(i + 1) * w].to_vec();
+        self.q = order.iter().flat_map(|&i| row(&self.q, i)).collect();
+        self.sop = order.iter().flat_map(|&i| row(&self.sop, i)).collect();
+        self.times = order.iter().map(|&i| self.times[i]).collect();
+        // Duplicate times (the same sample stored twice) are kept; the detectors see them as such.
+    }
+}
+
+/// Median of the finite values in `scratch` (reordered); the mean of the middle two for an even
+/// count, as polars computes it.
+fn median_of(scratch: &mut [f32]) -> f64 {
+    let n = scratch.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let (_, &mut hi, _) = scratch.select_nth_unstable_by(n / 2, f32::total_cmp);
+    if n % 2 == 1 {
+        return f64::from(hi);
+    }
+    let lo = scratch[..n / 2].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    (f64::from(lo) + f64::from(hi)) / 2.0
+}
+
+/// The matrices of every fiber in one partition frame (`d`, `fiber_pair`, `ch`, `t`, `q`, `sop`).
+fn fiber_matrices(df: &DataFrame) -> PolarsResult<Vec<((u32, u32), FiberMatrix)>> {
+    let (d, fp, ch, t) = (
+        u32s(df, "d")?,
+        u32s(df, "fiber_pair")?,
+        u32s(df, "ch")?,
+        i64s(df, "t")?,
+    );
+    let floats = |name: &str| -> PolarsResult<Vec<f32>> {
+        Ok(df
+            .column(name)?
+            .f32()?
+            .iter()
+            .map(|x| x.unwrap_or(f32::NAN))
+            .collect())
+    };
+    let (q, sop) = (floats("q")?, floats("sop")?);
+    // Rows of each fiber, as runs of one channel with ascending times.
+    let mut fibers: std::collections::BTreeMap<(u32, u32), Vec<std::ops::Range<usize>>> = Default::default();
+    let mut start = 0;
+    for i in 1..=t.len() {
+        let breaks =
+            i == t.len() || d[i] != d[start] || fp[i] != fp[start] || ch[i] != ch[start] || t[i] <= t[i - 1];
+        if breaks {
+            fibers.entry((d[start], fp[start])).or_default().push(start..i);
+            start = i;
+        }
+    }
+    let mut out = Vec::with_capacity(fibers.len());
+    for (key, runs) in fibers {
+        // The union of the runs' times: usually every channel has the same ones.
+        let mut times: Vec<i64> = Vec::new();
+        for r in &runs {
+            let ts = &t[r.clone()];
+            if ts != times.as_slice() {
+                let mut merged = Vec::with_capacity(times.len().max(ts.len()));
+                let (mut a, mut b) = (0, 0);
+                while a < times.len() || b < ts.len() {
+                    let next = match (times.get(a), ts.get(b)) {
+                        (Some(&x), Some(&y)) if x == y => {
+                            a += 1;
+                            b += 1;
+                            x
+                        }
+                        (Some(&x), Some(&y)) if x < y => {
+                            a += 1;
+                            x
+                        }
+                        (Some(&x), None) => {
+                            a += 1;
+                            x
+                        }
+                        (_, Some(&y)) => {
+                            b += 1;
+                            y
+                        }
+                        (None, None) => break,
+                    };
+                    merged.push(next);
+                }
+                times = merged;
+            }
+        }
+        let mut channels: Vec<u32> = runs.iter().map(|r| ch[r.start]).collect();
+        channels.sort_unstable();
+        channels.dedup();
+        let w = channels.len();
+        let mut m = FiberMatrix {
+            q: vec![f32::NAN; times.len() * w],
+            sop: vec![f32::NAN; times.len() * w],
+            times,
+            channels,
+        };
+        for r in &runs {
+            let Ok(c) = m.channels.binary_search(&ch[r.start]) else {
+                continue;
+            };
+            let same = t[r.clone()] == m.times[..];
+            for (k, i) in r.clone().enumerate() {
+                let row = if same {
+                    k
+                } else {
+                    match m.times.binary_search(&t[i]) {
+                        Ok(row) => row,
+                        Err(_) => continue,
+                    }
+                };
+                m.q[row * w + c] = q[i];
+                m.sop[row * w + c] = sop[i];
+            }
+        }
+        out.push((key, m));
     }
     Ok(out)
 }
 
-/// Per fiber and time, over the fiber's channels: how many reported, median Q, median SOP maximum.
-/// polars groups the rows; only the five columns needed are read.
+/// Per fiber and time, over the fiber's channels: how many reported, median Q, median SOP maximum,
+/// and the lowest channel Q against that channel's own mean over the window (and which channel).
+/// Each partition (cable-day) is read on its own, in parallel, as a time-by-channel matrix per
+/// fiber; only the six columns needed are read.
 pub fn load_fiber_optical(
     data: &std::path::Path,
     filter: &Filter,
 ) -> Result<Vec<crate::detect::FiberSeries>> {
+    use rayon::prelude::*;
     use tables::{OPTICAL_CHANNEL, col as c};
-    // The mean, not the median: the same for this purpose (a fault lasting a tenth of the window
-    // moves it by a tenth of its depth) and several times cheaper in the group-by.
-    let channel_mean = col("q")
-        .mean()
-        .over([col(c::CABLE), col(c::DIRECTION), col(c::FIBER_PAIR), col("ch")])
-        .map_err(polars_ctx("mean Q per channel"))?;
-    let df = scan(data, &OPTICAL_CHANNEL, filter)?
-        .select([
-            col(c::CABLE),
-            col(c::DIRECTION),
+    let parts = read_partitions(
+        data,
+        &OPTICAL_CHANNEL,
+        filter,
+        vec![
+            direction_code(),
             col(c::FIBER_PAIR),
-            col(c::TIME).cast(DataType::Int64).alias("t"),
-            col(c::Q_DB_AVG).cast(DataType::Float64).alias("q"),
-            col(c::SOP_ROC_KRAD_S_MAX).cast(DataType::Float64).alias("sop"),
             col(c::CHANNEL).alias("ch"),
-        ])
-        // Each channel's Q against its own mean over the window: a single channel that drops
-        // stands out as the fiber's lowest, whatever its place in the band.
-        .with_column((col("q") - channel_mean).alias("qdev"))
-        .group_by([col(c::CABLE), col(c::DIRECTION), col(c::FIBER_PAIR), col("t")])
-        .agg([
-            len().cast(DataType::UInt32).alias("n"),
-            col("q").median().alias("q"),
-            col("sop").median().alias("sop"),
-            col("qdev").min().alias("qdev_min"),
-            col("ch").get(col("qdev").arg_min(), true).alias("worst"),
-        ])
-        .sort(
-            ["cable", "direction", "fiber_pair", "t"],
-            SortMultipleOptions::default(),
-        )
-        .collect()
-        .map_err(polars_ctx("aggregating optical_channel per fiber"))?;
-    split_fibers(&df).map_err(polars_ctx("splitting optical_channel into fibers"))
+            col(c::TIME).cast(DataType::Int64).alias("t"),
+            col(c::Q_DB_AVG).cast(DataType::Float32).alias("q"),
+            col(c::SOP_ROC_KRAD_S_MAX).cast(DataType::Float32).alias("sop"),
+        ],
+        "aggregating optical_channel per fiber",
+        fiber_matrices,
+    )?;
+    let mut merged: std::collections::BTreeMap<SeriesKey, FiberMatrix> = Default::default();
+    for (p, fibers) in parts {
+        for ((d, fiber_pair), m) in fibers {
+            let key = SeriesKey {
+                cable: p.cable.clone(),
+                direction: DIRECTIONS[d as usize].to_owned(),
+                fiber_pair,
+                index: 0,
+            };
+            merged.entry(key).or_default().append(m);
+        }
+    }
+    Ok(merged
+        .into_par_iter()
+        .map(|(key, mut m)| {
+            m.sort_rows();
+            aggregate(key, &m)
+        })
+        .collect())
+}
+
+/// The per-time aggregates of one fiber's matrix.
+fn aggregate(key: SeriesKey, m: &FiberMatrix) -> crate::detect::FiberSeries {
+    let w = m.channels.len();
+    let mut means = vec![0.0f64; w];
+    let mut counts = vec![0usize; w];
+    for row in m.q.chunks_exact(w.max(1)) {
+        for (c, &v) in row.iter().enumerate() {
+            if v.is_finite() {
+                means[c] += f64::from(v);
+                counts[c] += 1;
+            }
+        }
+    }
+    for (mean, &n) in means.iter_mut().zip(&counts) {
+        *mean = if n > 0 { *mean / n as f64 } else { f64::NAN };
+    }
+    let n = m.times.len();
+    let mut f = crate::detect::FiberSeries {
+        key,
+        times_ns: m.times.clone(),
+        channels: Vec::with_capacity(n),
+        q_db: Vec::with_capacity(n),
+        sop_max: Vec::with_capacity(n),
+        q_dev_min: Vec::with_capacity(n),
+        worst_channel: Vec::with_capacity(n),
+    };
+    let mut scratch: Vec<f32> = Vec::with_capacity(w);
+    for r in 0..n {
+        let (q, sop) = (&m.q[r * w..(r + 1) * w], &m.sop[r * w..(r + 1) * w]);
+        scratch.clear();
+        scratch.extend(q.iter().copied().filter(|v| v.is_finite()));
+        let reporting = scratch.len();
+        f.channels.push(reporting as u32);
+        f.q_db.push(median_of(&mut scratch));
+        scratch.clear();
+        scratch.extend(sop.iter().copied().filter(|v| v.is_finite()));
+        f.sop_max.push(median_of(&mut scratch));
+        let worst = (0..w)
+            .filter(|&c| q[c].is_finite())
+            .map(|c| (f64::from(q[c]) - means[c], c))
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        f.q_dev_min.push(worst.map_or(f64::NAN, |w| w.0));
+        f.worst_channel.push(worst.map_or(0, |w| m.channels[w.1]));
+    }
+    f
 }
 
 /// The key columns of a frame sorted by series, read row by row without allocating.
@@ -197,39 +515,6 @@ impl<'a> KeyColumns<'a> {
             index: 0,
         }
     }
-}
-
-fn split_fibers(df: &DataFrame) -> PolarsResult<Vec<crate::detect::FiberSeries>> {
-    let keys = KeyColumns::new(df)?;
-    let t = df.column("t")?.i64()?;
-    let n = df.column("n")?.u32()?;
-    let q = df.column("q")?.f64()?;
-    let sop = df.column("sop")?.f64()?;
-    let qdev = df.column("qdev_min")?.f64()?;
-    let worst = df.column("worst")?.u32()?;
-    let mut out: Vec<crate::detect::FiberSeries> = Vec::new();
-    for i in 0..df.height() {
-        if out.last().is_none_or(|f| !keys.is(i, &f.key)) {
-            out.push(crate::detect::FiberSeries {
-                key: keys.key(i),
-                times_ns: Vec::new(),
-                channels: Vec::new(),
-                q_db: Vec::new(),
-                sop_max: Vec::new(),
-                q_dev_min: Vec::new(),
-                worst_channel: Vec::new(),
-            });
-        }
-        if let Some(f) = out.last_mut() {
-            f.times_ns.push(t.get(i).unwrap_or_default());
-            f.channels.push(n.get(i).unwrap_or_default());
-            f.q_db.push(q.get(i).unwrap_or(f64::NAN));
-            f.sop_max.push(sop.get(i).unwrap_or(f64::NAN));
-            f.q_dev_min.push(qdev.get(i).unwrap_or(f64::NAN));
-            f.worst_channel.push(worst.get(i).unwrap_or_default());
-        }
-    }
-    Ok(out)
 }
 
 /// Path identifiers of the latency probes where they change: (fiber, time, path id) for the first
