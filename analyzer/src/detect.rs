@@ -285,7 +285,22 @@ fn steps_long(values: &[f64], engine: &EngineConfig, max_samples: usize) -> Vec<
             crate::robust::median_in_place(&mut v).unwrap_or(f64::NAN)
         })
         .collect();
-    let seg = changepoint::segment(&medians, engine);
+    // A transient excursion is as long in time as at full resolution: fewer blocks.
+    let engine = EngineConfig {
+        max_excursion: engine.max_excursion.div_ceil(block).max(1),
+        ..*engine
+    };
+    let seg = changepoint::segment(&medians, &engine);
+    // Each segment's level: the median of its block medians, which a short excursion left inside
+    // it (merged as transient) does not pull.
+    let level = |s: &changepoint::Segment| {
+        let mut v: Vec<f64> = medians[s.start..s.end]
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        crate::robust::median_in_place(&mut v).unwrap_or(s.mean)
+    };
     // Noise of one raw sample, for the size in sigmas.
     let noise = changepoint::noise_sigma(
         &values
@@ -298,7 +313,8 @@ fn steps_long(values: &[f64], engine: &EngineConfig, max_samples: usize) -> Vec<
     seg.segments
         .windows(2)
         .map(|w| {
-            let d = w[1].mean - w[0].mean;
+            let (before, after) = (level(&w[0]), level(&w[1]));
+            let d = after - before;
             // Two blocks either side (the median of a block straddling a weak step may side with
             // either level), never beyond the two segments.
             let lo = w[1].start.saturating_sub(2).max(w[0].start) * block;
@@ -310,7 +326,6 @@ fn steps_long(values: &[f64], engine: &EngineConfig, max_samples: usize) -> Vec<
             // Split where the raw values fit the two segments' levels best: with the levels known
             // from whole segments, a weak step is placed at its sample even with few samples around
             // it (and across a gap in the data, on the first sample after it).
-            let (before, after) = (w[0].mean, w[1].mean);
             let mut cost: f64 = window.iter().map(|x| (x.1 - after).powi(2)).sum();
             let mut best = (cost, window.first().map_or(w[1].start * block, |x| x.0));
             for (k, &(_, v)) in window.iter().enumerate() {

@@ -147,6 +147,9 @@ pub struct FusionConfig {
     pub reroute_us: f64,
     /// Delay shifts after an outage at least this large are insertions, us.
     pub insertion_us: f64,
+    /// A loss step weaker than this (in noise sigmas of its series) makes a finding only with other
+    /// evidence beside it (a burst, an outage, a Q change); alone it is noise or a slow drift.
+    pub min_lone_step_sigmas: f64,
 }
 
 impl Default for FusionConfig {
@@ -156,6 +159,7 @@ impl Default for FusionConfig {
             simultaneous_ns: 20 * 60_000_000_000,
             reroute_us: 300.0,
             insertion_us: 15.0,
+            min_lone_step_sigmas: 3.0,
         }
     }
 }
@@ -361,6 +365,10 @@ pub fn fuse(
     let mut findings: Vec<Finding> = groups
         .into_iter()
         .flat_map(split_by_span)
+        .filter(|g| {
+            !g.iter()
+                .all(|e| e.kind == EvidenceKind::LossStep && e.sigmas < config.min_lone_step_sigmas)
+        })
         .map(|g| finding(g, &all, topology, context, config))
         .collect();
     findings.sort_by(|a, b| {
@@ -545,8 +553,10 @@ fn finding(
     };
     let mut checks: Vec<Check> = Vec::new();
 
-    // Planned work at a station: outages, bursts, Q and power steps, delay and path changes on the
-    // listed fiber pairs, and loss only in the span that lands at that station.
+    // Planned work at a station: outages, bursts, Q and power steps and path changes on the listed
+    // fiber pairs; delay shifts that come with a path change or are terminal-sized (below an
+    // insertion); loss only in the span that lands at that station.
+    let path_changed = group.iter().any(|e| e.kind == EvidenceKind::PathChange);
     let (found, covers) = by_records(
         &|r, e| match r {
             ContextRecord::Maintenance(m) => {
@@ -558,6 +568,9 @@ fn finding(
                 meets(e, ns(m.start), ns(m.end))
                     && (m.fiber_pairs.is_empty() || m.fiber_pairs.contains(&fiber_pair))
                     && (e.kind != EvidenceKind::LossStep || e.span.is_none_or(station_span))
+                    && (e.kind != EvidenceKind::DelayShift
+                        || path_changed
+                        || e.magnitude.abs() < config.insertion_us)
                     && e.kind != EvidenceKind::Ageing
             }
             _ => false,
@@ -1044,6 +1057,79 @@ mod tests {
         let shore = vec![ev(EvidenceKind::LossStep, 1, "a_to_b", 11 * HOUR, -0.2, Some(1))];
         let f = fuse(shore, &topology, &context, &FusionConfig::default());
         assert_eq!((f[0].class, f[0].explained), (Class::Maintenance, true));
+
+        // 100 us more delay without a path change is not terminal work: a device inserted under
+        // cover of the window. With a path change it is the work (traffic moved).
+        let inserted = vec![
+            ev(
+                EvidenceKind::Outage,
+                1,
+                "a_to_b",
+                10 * HOUR + HOUR / 4,
+                20.0,
+                None,
+            ),
+            ev(
+                EvidenceKind::DelayShift,
+                1,
+                "a_to_b",
+                10 * HOUR + HOUR / 2,
+                100.0,
+                None,
+            ),
+        ];
+        let f = fuse(inserted.clone(), &topology, &context, &FusionConfig::default());
+        assert_eq!(
+            (f[0].class, f[0].explained),
+            (Class::InsertionLike, false),
+            "{:#?}",
+            f[0]
+        );
+        let mut moved = inserted;
+        moved.push(ev(
+            EvidenceKind::PathChange,
+            1,
+            "a_to_b",
+            10 * HOUR + HOUR / 2,
+            1.0,
+            None,
+        ));
+        moved[1].magnitude = 2000.0;
+        let f = fuse(moved, &topology, &context, &FusionConfig::default());
+        assert!(
+            f.iter().all(|f| f.explained && f.class == Class::Maintenance),
+            "{f:#?}"
+        );
+    }
+
+    #[test]
+    fn a_weak_loss_step_alone_is_not_a_finding_but_supports_a_burst() {
+        let topology = tiny();
+        let mut weak = ev(EvidenceKind::LossStep, 1, "a_to_b", 10 * HOUR, -0.06, Some(2));
+        weak.sigmas = 2.2;
+        let f = fuse(
+            vec![weak.clone()],
+            &topology,
+            &Context::default(),
+            &FusionConfig::default(),
+        );
+        assert!(f.is_empty(), "{f:#?}");
+        let burst = ev(
+            EvidenceKind::SopBurst,
+            1,
+            "a_to_b",
+            10 * HOUR - HOUR / 2,
+            60.0,
+            None,
+        );
+        let f = fuse(
+            vec![weak, burst],
+            &topology,
+            &Context::default(),
+            &FusionConfig::default(),
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].class, f[0].span), (Class::TapLike, Some(2)));
     }
 
     #[test]
