@@ -459,7 +459,7 @@ pub fn optical(
                 }
             }
             // Q steps of the fiber as a whole.
-            for (i, d, sig) in steps(&f.q_db, &config.engine) {
+            for (i, d, sig) in steps_long(&f.q_db, &config.engine, MAX_ENGINE_SAMPLES) {
                 if d.abs() < config.min_q_step_db {
                     continue;
                 }
@@ -499,14 +499,24 @@ fn channel_faults(f: &FiberSeries, config: &DetectConfig) -> Vec<Evidence> {
         return Vec::new();
     };
     let fiber_usual = median_sigma(&f.q_db).map_or(f64::NAN, |m| m.0);
-    let seg = changepoint::segment(&f.q_dev_min, &config.engine);
+    // Long series on block medians, like the other detectors; segments map back to whole blocks.
+    let block = f.q_dev_min.len().div_ceil(MAX_ENGINE_SAMPLES).max(1);
+    let reduced: Vec<f64> = f
+        .q_dev_min
+        .chunks(block)
+        .map(|c| {
+            let mut v = c.to_vec();
+            crate::robust::median_in_place(&mut v).unwrap_or(f64::NAN)
+        })
+        .collect();
+    let seg = changepoint::segment(&reduced, &config.engine);
     let mut out = Vec::new();
     for s in &seg.segments {
         let depth = s.mean - usual;
         if s.samples == 0 || depth > -config.min_channel_fault_db {
             continue;
         }
-        let range = s.start..s.end.min(f.worst_channel.len());
+        let range = s.start * block..(s.end * block).min(f.worst_channel.len());
         let mut counts: BTreeMap<u32, usize> = BTreeMap::new();
         for &c in &f.worst_channel[range.clone()] {
             *counts.entry(c).or_default() += 1;
