@@ -55,9 +55,14 @@ fn direction_code() -> Expr {
         .alias("d")
 }
 
-/// Reads `columns` of every partition of `table` that `filter` touches, partitions in parallel,
-/// and hands each frame to `each`; results come back in (cable, day) order. Memory is bounded by
-/// the partitions in flight, not the window.
+/// Partitions read before their frames are processed together: enough to keep every core busy,
+/// few enough to bound memory by a handful of cable-days.
+const PARTITION_BATCH: usize = 8;
+
+/// Reads `columns` of every partition of `table` that `filter` touches and hands each frame to
+/// `each`; results come back in (cable, day) order. Partitions are read one after another (polars
+/// decodes each with its own threads) in batches whose frames `each` then processes in parallel:
+/// reading and processing in parallel at once would put two thread pools on the same cores.
 fn read_partitions<T: Send>(
     data: &std::path::Path,
     table: &'static Table,
@@ -67,29 +72,40 @@ fn read_partitions<T: Send>(
     each: impl Fn(&DataFrame) -> PolarsResult<T> + Sync,
 ) -> Result<Vec<(Partition, T)>> {
     use rayon::prelude::*;
-    partitions(data, table, filter)?
-        .into_par_iter()
-        .map(|p| {
-            let context = || format!("{what} from {}", p.dir.display());
-            let df = scan_partition(&p, table, filter)?
-                .select(columns.clone())
-                .collect()
-                .map_err(polars_ctx(context()))?;
-            let directions = df.column("d").and_then(|c| c.u32().cloned());
-            if let Ok(d) = directions
-                && d.iter().any(|x| x.is_none_or(|x| x as usize >= DIRECTIONS.len()))
-            {
-                return Err(AnalyzerError::Schema {
-                    table: table.name,
-                    dir: p.dir.clone(),
-                    column: tables::col::DIRECTION.to_owned(),
-                    problem: format!("a value other than {}", DIRECTIONS.join(" or ")),
-                });
-            }
-            let out = each(&df).map_err(polars_ctx(context()))?;
-            Ok((p, out))
-        })
-        .collect()
+    let all = partitions(data, table, filter)?;
+    let mut out = Vec::with_capacity(all.len());
+    for batch in all.chunks(PARTITION_BATCH) {
+        let frames = batch
+            .iter()
+            .map(|p| {
+                let df = scan_partition(p, table, filter)?
+                    .select(columns.clone())
+                    .collect()
+                    .map_err(polars_ctx(format!("{what} from {}", p.dir.display())))?;
+                let directions = df.column("d").and_then(|c| c.u32().cloned());
+                if let Ok(d) = directions
+                    && d.iter().any(|x| x.is_none_or(|x| x as usize >= DIRECTIONS.len()))
+                {
+                    return Err(AnalyzerError::Schema {
+                        table: table.name,
+                        dir: p.dir.clone(),
+                        column: tables::col::DIRECTION.to_owned(),
+                        problem: format!("a value other than {}", DIRECTIONS.join(" or ")),
+                    });
+                }
+                Ok((p.clone(), df))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let done = frames
+            .into_par_iter()
+            .map(|(p, df)| {
+                let t = each(&df).map_err(polars_ctx(format!("{what} from {}", p.dir.display())))?;
+                Ok((p, t))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.extend(done);
+    }
+    Ok(out)
 }
 
 fn u32s(df: &DataFrame, name: &str) -> PolarsResult<Vec<u32>> {
@@ -415,7 +431,8 @@ pub fn load_fiber_optical(
         "aggregating optical_channel per fiber",
         fiber_matrices,
     )?;
-    let mut merged: std::collections::BTreeMap<SeriesKey, FiberMatrix> = Default::default();
+    // Each fiber's days, in order; joined (a copy) in parallel, one fiber per task.
+    let mut days: std::collections::BTreeMap<SeriesKey, Vec<FiberMatrix>> = Default::default();
     for (p, fibers) in parts {
         for ((d, fiber_pair), m) in fibers {
             let key = SeriesKey {
@@ -424,12 +441,16 @@ pub fn load_fiber_optical(
                 fiber_pair,
                 index: 0,
             };
-            merged.entry(key).or_default().append(m);
+            days.entry(key).or_default().push(m);
         }
     }
-    Ok(merged
+    Ok(days
         .into_par_iter()
-        .map(|(key, mut m)| {
+        .map(|(key, parts)| {
+            let mut m = FiberMatrix::default();
+            for part in parts {
+                m.append(part);
+            }
             m.sort_rows();
             aggregate(key, &m)
         })

@@ -26,6 +26,10 @@ use cablewatch_testdata::{
     scenario::Scenario,
 };
 
+/// The analyzer binary's allocator, so the bench measures what `cablewatch-analyzer run` does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
         .position(|a| a == name)
