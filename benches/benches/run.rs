@@ -147,12 +147,20 @@ fn main() {
             .map(|r| r.1)
             .fold(f64::INFINITY, f64::min)
     };
+    let median = |t: usize| {
+        let mut v: Vec<f64> = results.iter().filter(|r| r.0 == t).map(|r| r.1).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
     let (one, two) = (best(1), best(2));
     let optical = results.first().map_or(0, |r| r.2);
     println!(
-        "{scenario} seed {seed}: best of {rounds}: 2 threads {two:.2} s ({:.2} M optical rows/s), 1 thread {one:.2} s; speed-up {:.2}x; peak memory up to {:.2} GB",
+        "{scenario} seed {seed}: best of {rounds}: 2 threads {two:.2} s ({:.2} M optical rows/s), 1 thread {one:.2} s; speed-up {:.2}x (medians {:.2} s and {:.2} s: {:.2}x); peak memory up to {:.2} GB",
         optical as f64 / two / 1e6,
         one / two,
+        median(2),
+        median(1),
+        median(1) / median(2),
         results.iter().map(|r| r.3).max().unwrap_or(0) as f64 / 1e9
     );
 }
