@@ -48,9 +48,10 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         batch_rows: usize,
     },
-    /// Analyses stored telemetry: writes findings.json and findings.parquet to --out and prints a
-    /// summary. Exit status: 0 no unexplained suspicious finding, 3 unexplained suspicious findings
-    /// (tap-like, insertion-like, reroute), 2 bad input, 1 internal error.
+    /// Analyses stored telemetry: writes findings.json, findings.parquet and run.json to --out and
+    /// prints a summary (progress on stderr). Exit status: 0 no unexplained suspicious finding, 3
+    /// unexplained suspicious findings (tap-like, insertion-like, reroute; with --resume: new or
+    /// updated ones), 2 bad input, 1 internal error.
     Run {
         /// Root of the stored tables.
         #[arg(long, env = "CABLEWATCH_DATA_DIR")]
@@ -66,6 +67,15 @@ enum Command {
         out: PathBuf,
         #[command(flatten)]
         window: Window,
+        /// Continue from the last run into --out (its run.json): analyse only what came since its
+        /// last data time, with --lookback of earlier data as the baseline; keep its findings and
+        /// add the new ones. Exit status 3 then means new unexplained suspicious findings. Without
+        /// a previous run, analyses everything.
+        #[arg(long)]
+        resume: bool,
+        /// With --resume: how much earlier data to read again as the baseline (e.g. 7d, 36h).
+        #[arg(long, default_value = "7d", value_parser = parse_duration, requires = "resume")]
+        lookback: i64,
     },
     /// Scores findings against a simulator's truth.json: precision, recall and F1 per event kind and
     /// magnitude bin, span localization, detection delay, false alarms per cable-month, and the
@@ -131,6 +141,70 @@ impl Window {
 /// scenario went to the kernel zeroing fresh pages for the per-partition columns and matrices.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `run`'s progress on stderr: a line per stage; on a terminal also a bar of the partitions
+/// (cable-days) read, redrawn in place.
+struct ProgressLine {
+    terminal: bool,
+    open: bool,
+}
+
+impl ProgressLine {
+    const WIDTH: usize = 30;
+
+    fn new(terminal: bool) -> Self {
+        Self {
+            terminal,
+            open: false,
+        }
+    }
+
+    fn show(&mut self, p: run::Progress<'_>) {
+        let mut err = std::io::stderr().lock();
+        match p {
+            run::Progress::Stage(text) => {
+                self.finish();
+                let _ = writeln!(err, "[run] {text}");
+            }
+            run::Progress::Partitions { table, done, total } if self.terminal && total > 0 => {
+                let filled = Self::WIDTH * done / total;
+                let _ = write!(
+                    err,
+                    "\r[run]   {table:<16} [{}{}] {done}/{total} cable-days",
+                    "#".repeat(filled),
+                    "-".repeat(Self::WIDTH - filled)
+                );
+                let _ = err.flush();
+                self.open = true;
+            }
+            run::Progress::Partitions { .. } => {}
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.open {
+            let _ = writeln!(std::io::stderr());
+            self.open = false;
+        }
+    }
+}
+
+/// A duration like `7d`, `36h`, `90m` or `3600s`, in ns.
+fn parse_duration(text: &str) -> Result<i64, String> {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 7d, 36h, 90m or 3600s"))?;
+    let unit_ns: i64 = match unit {
+        "d" => 86_400_000_000_000,
+        "h" => 3_600_000_000_000,
+        "m" => 60_000_000_000,
+        "s" => 1_000_000_000,
+        _ => return Err(format!("{text:?} is not a duration like 7d, 36h, 90m or 3600s")),
+    };
+    n.checked_mul(unit_ns)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
 
 /// Exit code for bad input (arguments, files).
 const EXIT_BAD_INPUT: u8 = 2;
@@ -212,6 +286,8 @@ fn run(args: Args) -> anyhow::Result<u8> {
             context,
             out: dir,
             window,
+            resume,
+            lookback,
         } => {
             let options = run::RunOptions {
                 data,
@@ -219,10 +295,12 @@ fn run(args: Args) -> anyhow::Result<u8> {
                 context,
                 out: dir.clone(),
                 filter: window.filter()?,
+                resume,
+                lookback_ns: lookback,
             };
-            let report = run::run(&options, |stage| {
-                let _ = writeln!(std::io::stderr(), "[run] {stage}");
-            })?;
+            let mut bar = ProgressLine::new(std::io::stderr().is_terminal());
+            let report = run::run(&options, |p| bar.show(p))?;
+            bar.finish();
             write!(out, "{}", run::summary(&report))?;
             writeln!(
                 out,

@@ -43,7 +43,15 @@ pub struct RunOptions {
     pub out: PathBuf,
     /// Time window.
     pub filter: Filter,
+    /// Continue from the last run into `out`: analyse from its last data time minus `lookback_ns`
+    /// (the baseline the detectors need), keep its findings before that time and add the new ones.
+    pub resume: bool,
+    /// How much already analysed data a resumed run reads again, ns.
+    pub lookback_ns: i64,
 }
+
+/// Default look-back of a resumed run: a week of baseline before the new data.
+pub const DEFAULT_LOOKBACK_NS: i64 = 7 * 24 * 3_600_000_000_000;
 
 /// The run's manifest, written next to the findings: what was analysed, for schedulers and `eval`.
 pub const MANIFEST_FILE: &str = "run.json";
@@ -69,6 +77,22 @@ pub struct Manifest {
     pub unexplained_suspicious: usize,
     /// Reporting gaps and cable-wide silences (from the optical table).
     pub gaps: Vec<Gap>,
+    /// Last sample time in the data analysed (this run's or, if it read nothing new, the previous
+    /// run's), ns: where a resumed run continues.
+    #[serde(default)]
+    pub data_end_ns: Option<i64>,
+    /// The same, RFC 3339.
+    #[serde(default)]
+    pub data_end: Option<String>,
+    /// When resumed: the previous run's data end, from which findings are new.
+    #[serde(default)]
+    pub resumed_from: Option<String>,
+    /// Findings new in this run (all of them when not resumed).
+    #[serde(default)]
+    pub new_findings: usize,
+    /// Of which suspicious and unexplained: what the exit status 3 is about.
+    #[serde(default)]
+    pub new_unexplained_suspicious: usize,
 }
 
 /// What a run found.
@@ -86,20 +110,127 @@ pub struct RunReport {
     pub cables: Vec<String>,
     /// Stretches where a cable direction reported nothing while the rest of the plant did.
     pub gaps: Vec<Gap>,
+    /// Per finding: new or updated in this run (all of them unless resumed).
+    pub is_new: Vec<bool>,
+    /// When resumed: the previous run's data end, ns.
+    pub resumed_from_ns: Option<i64>,
+    /// Last sample time analysed, ns.
+    pub data_end_ns: Option<i64>,
 }
 
 impl RunReport {
-    /// Findings a scheduler should page someone for: suspicious and unexplained.
+    /// Findings a scheduler should page someone for: suspicious, unexplained and new (or updated)
+    /// in this run.
     pub fn unexplained_suspicious(&self) -> usize {
-        self.findings
+        self.new_findings()
             .iter()
             .filter(|f| f.class.suspicious() && !f.explained)
             .count()
     }
+
+    /// The findings this run added or updated (all of them unless resumed).
+    pub fn new_findings(&self) -> Vec<&Finding> {
+        self.findings
+            .iter()
+            .zip(&self.is_new)
+            .filter(|(_, new)| **new)
+            .map(|(f, _)| f)
+            .collect()
+    }
 }
 
-/// Runs the analysis; `progress` hears each stage.
-pub fn run(options: &RunOptions, mut progress: impl FnMut(&str)) -> Result<RunReport> {
+/// Joins a resumed run's findings to the previous run's, whose data ended at `end`: findings that
+/// start after `end` are new; one that starts before but has evidence after it is an update and
+/// replaces the earlier findings on its fiber it overlaps (taking the first one's id); the rest
+/// was reported then and the earlier version stays. Earlier findings keep their ids, new ones
+/// continue the numbering. Returns the findings in time order and which are new.
+fn merge_resumed(old: Vec<Finding>, new: Vec<Finding>, end: i64) -> (Vec<Finding>, Vec<bool>) {
+    let mut next_id = old
+        .iter()
+        .filter_map(|f| f.id.strip_prefix('F')?.parse::<usize>().ok())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let mut kept: Vec<(Finding, bool)> = old.into_iter().map(|f| (f, false)).collect();
+    for mut f in new {
+        if f.end_ns <= end {
+            continue;
+        }
+        let replaced: Vec<usize> = (0..kept.len())
+            .filter(|&i| {
+                let (o, was_new) = (&kept[i].0, kept[i].1);
+                !was_new
+                    && f.start_ns <= end
+                    && o.cable == f.cable
+                    && o.fiber_pair == f.fiber_pair
+                    && o.direction == f.direction
+                    && o.start_ns <= f.end_ns
+                    && o.end_ns >= f.start_ns
+            })
+            .collect();
+        f.id = match replaced.first() {
+            Some(&i) => kept[i].0.id.clone(),
+            None => {
+                next_id += 1;
+                format!("F{:04}", next_id - 1)
+            }
+        };
+        for &i in replaced.iter().rev() {
+            kept.remove(i);
+        }
+        kept.push((f, true));
+    }
+    kept.sort_by(|(a, _), (b, _)| {
+        (a.start_ns, &a.cable, a.fiber_pair, &a.direction, a.span).cmp(&(
+            b.start_ns,
+            &b.cable,
+            b.fiber_pair,
+            &b.direction,
+            b.span,
+        ))
+    });
+    kept.into_iter().unzip()
+}
+
+/// The previous run in `out`, if it left a manifest and findings.
+fn previous_run(out: &Path) -> Result<Option<(Manifest, Vec<Finding>)>> {
+    let manifest_path = out.join(MANIFEST_FILE);
+    let findings_path = out.join("findings.json");
+    if !manifest_path.exists() || !findings_path.exists() {
+        return Ok(None);
+    }
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|e| AnalyzerError::input(p, 0, format!("cannot read: {e}")))
+    };
+    let manifest: Manifest = serde_json::from_str(&read(&manifest_path)?)
+        .map_err(|e| AnalyzerError::input(&manifest_path, e.line(), format!("not a run manifest: {e}")))?;
+    let findings: Vec<Finding> = serde_json::from_str(&read(&findings_path)?)
+        .map_err(|e| AnalyzerError::input(&findings_path, e.line(), format!("not a findings file: {e}")))?;
+    Ok(Some((manifest, findings)))
+}
+
+fn stage_line(progress: &mut impl FnMut(Progress<'_>), text: &str) {
+    progress(Progress::Stage(text));
+}
+
+/// What a run tells its caller as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress<'a> {
+    /// A stage begins.
+    Stage(&'a str),
+    /// Partitions (cable-days) of a table read so far.
+    Partitions {
+        /// The table.
+        table: &'static str,
+        /// Read.
+        done: usize,
+        /// To read.
+        total: usize,
+    },
+}
+
+/// Runs the analysis; `progress` hears each stage and the partitions read.
+pub fn run(options: &RunOptions, mut progress: impl FnMut(Progress<'_>)) -> Result<RunReport> {
     let topology = Topology::from_toml_file(&options.topology)
         .map_err(|e| AnalyzerError::input(&options.topology, 0, e))?;
     let context = match &options.context {
@@ -135,6 +266,52 @@ pub fn run(options: &RunOptions, mut progress: impl FnMut(&str)) -> Result<RunRe
         .filter(|t| !present.iter().any(|p| p.name == t.name))
         .map(|t| t.name)
         .collect();
+    let cables: Vec<String> = match &options.filter.cable {
+        Some(c) => vec![c.clone()],
+        None => topology.cables.iter().map(|c| c.id.to_string()).collect(),
+    };
+    // Resuming: read again from the previous data end minus the look-back.
+    let previous = if options.resume {
+        previous_run(&options.out)?
+    } else {
+        None
+    };
+    let resumed_from_ns = previous.as_ref().and_then(|(m, _)| m.data_end_ns);
+    if let Some((m, _)) = &previous
+        && m.cables != cables
+    {
+        return Err(AnalyzerError::input(
+            options.out.join(MANIFEST_FILE),
+            0,
+            format!(
+                "--resume continues a run over cables {:?}, this one is over {:?}: use the same --cable or another --out",
+                m.cables, cables
+            ),
+        ));
+    }
+    let mut filter = options.filter.clone();
+    if let Some(end) = resumed_from_ns {
+        let from = end.saturating_sub(options.lookback_ns.max(0));
+        filter.since_ns = Some(filter.since_ns.map_or(from, |s| s.max(from)));
+        stage_line(
+            &mut progress,
+            &format!(
+                "resuming after {} (reading from {})",
+                format_ns(end),
+                format_ns(from)
+            ),
+        );
+    }
+    let options = &RunOptions {
+        filter,
+        ..options.clone()
+    };
+    let mut data_end_ns: Option<i64> = None;
+    let mut saw = |t: Option<&i64>| {
+        if let Some(&t) = t {
+            data_end_ns = Some(data_end_ns.map_or(t, |e: i64| e.max(t)));
+        }
+    };
     let config = DetectConfig::default();
     let mut stages = Vec::new();
     let mut rows = BTreeMap::new();
@@ -146,7 +323,9 @@ pub fn run(options: &RunOptions, mut progress: impl FnMut(&str)) -> Result<RunRe
     let has = |t: &tables::Table| present.iter().any(|p| p.name == t.name);
 
     if has(&LINE_MONITORING) {
-        progress("line monitoring: loading loop-back gain per repeater");
+        progress(Progress::Stage(
+            "line monitoring: loading loop-back gain per repeater",
+        ));
         let t = Instant::now();
         let lm = load_series(
             &options.data,
@@ -154,14 +333,25 @@ pub fn run(options: &RunOptions, mut progress: impl FnMut(&str)) -> Result<RunRe
             Some(tables::col::REPEATER),
             tables::col::LOOPBACK_GAIN_DB,
             &options.filter,
+            &mut |done, total| {
+                progress(Progress::Partitions {
+                    table: LINE_MONITORING.name,
+                    done,
+                    total,
+                })
+            },
         )?;
         rows.insert(LINE_MONITORING.name, lm.iter().map(|s| s.values.len()).sum());
-        progress(&format!("line monitoring: detecting on {} series", lm.len()));
+        lm.iter().for_each(|s| saw(s.times_ns.last()));
+        stage_line(
+            &mut progress,
+            &format!("line monitoring: detecting on {} series", lm.len()),
+        );
         evidence.extend(detect::line_monitoring(&lm, &config));
         stage("line monitoring", t);
     }
     if has(&LATENCY) {
-        progress("latency: loading delay and path per fiber");
+        progress(Progress::Stage("latency: loading delay and path per fiber"));
         let t = Instant::now();
         let lat = load_series(
             &options.data,
@@ -169,20 +359,38 @@ pub fn run(options: &RunOptions, mut progress: impl FnMut(&str)) -> Result<RunRe
             None,
             tables::col::DELAY_US,
             &options.filter,
+            &mut |done, total| {
+                progress(Progress::Partitions {
+                    table: LATENCY.name,
+                    done,
+                    total,
+                })
+            },
         )?;
         rows.insert(LATENCY.name, lat.iter().map(|s| s.values.len()).sum());
-        progress(&format!("latency: detecting on {} series", lat.len()));
+        lat.iter().for_each(|s| saw(s.times_ns.last()));
+        stage_line(
+            &mut progress,
+            &format!("latency: detecting on {} series", lat.len()),
+        );
         evidence.extend(detect::latency(&lat, &config));
         let paths = load_paths(&options.data, &options.filter)?;
         evidence.extend(detect::path_changes(&paths));
         stage("latency", t);
     }
     if has(&tables::OPTICAL_CHANNEL) {
-        progress("optical: aggregating channels per fiber");
+        progress(Progress::Stage("optical: aggregating channels per fiber"));
         let t = Instant::now();
-        let fibers = load_fiber_optical(&options.data, &options.filter)?;
+        let fibers = load_fiber_optical(&options.data, &options.filter, &mut |done, total| {
+            progress(Progress::Partitions {
+                table: tables::OPTICAL_CHANNEL.name,
+                done,
+                total,
+            })
+        })?;
         let samples: usize = fibers.iter().flat_map(|f| &f.channels).map(|&n| n as usize).sum();
         rows.insert(tables::OPTICAL_CHANNEL.name, samples);
+        fibers.iter().for_each(|f| saw(f.times_ns.last()));
         let mut expected: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
         for f in &fibers {
             expected
@@ -194,20 +402,30 @@ pub fn run(options: &RunOptions, mut progress: impl FnMut(&str)) -> Result<RunRe
             times.sort_unstable();
             times.dedup();
         }
-        progress(&format!("optical: detecting on {} fibers", fibers.len()));
+        stage_line(
+            &mut progress,
+            &format!("optical: detecting on {} fibers", fibers.len()),
+        );
         evidence.extend(detect::optical(&fibers, &expected, &config));
         let (found_gaps, cable_outages) = detect::silences(&fibers);
         gaps = found_gaps;
         evidence.extend(cable_outages);
         stage("optical", t);
     }
-    progress(&format!("fusing {} pieces of evidence", evidence.len()));
+    stage_line(
+        &mut progress,
+        &format!("fusing {} pieces of evidence", evidence.len()),
+    );
     let t = Instant::now();
-    let findings = fuse(evidence, &topology, &context, &FusionConfig::default());
+    let mut findings = fuse(evidence, &topology, &context, &FusionConfig::default());
     stage("fusion", t);
-    let cables: Vec<String> = match &options.filter.cable {
-        Some(c) => vec![c.clone()],
-        None => topology.cables.iter().map(|c| c.id.to_string()).collect(),
+    let mut is_new = vec![true; findings.len()];
+    if let (Some(end), Some((_, old))) = (resumed_from_ns, previous) {
+        (findings, is_new) = merge_resumed(old, findings, end);
+    }
+    let data_end_ns = match (data_end_ns, resumed_from_ns) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
     };
     let report = RunReport {
         findings,
@@ -216,6 +434,9 @@ pub fn run(options: &RunOptions, mut progress: impl FnMut(&str)) -> Result<RunRe
         stages,
         cables,
         gaps,
+        is_new,
+        resumed_from_ns,
+        data_end_ns,
     };
     write_outputs(&options.out, &report.findings)?;
     let manifest = Manifest {
@@ -226,8 +447,17 @@ pub fn run(options: &RunOptions, mut progress: impl FnMut(&str)) -> Result<RunRe
         rows: report.rows.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
         missing_tables: report.missing_tables.iter().map(|t| (*t).to_owned()).collect(),
         findings: report.findings.len(),
-        unexplained_suspicious: report.unexplained_suspicious(),
+        unexplained_suspicious: report
+            .findings
+            .iter()
+            .filter(|f| f.class.suspicious() && !f.explained)
+            .count(),
         gaps: report.gaps.clone(),
+        data_end_ns: report.data_end_ns,
+        data_end: report.data_end_ns.map(format_ns),
+        resumed_from: report.resumed_from_ns.map(format_ns),
+        new_findings: report.new_findings().len(),
+        new_unexplained_suspicious: report.unexplained_suspicious(),
     };
     write_atomic(
         &options.out.join(MANIFEST_FILE),
@@ -362,6 +592,15 @@ pub fn summary(report: &RunReport) -> String {
             let _ = writeln!(s, "  ... {} more in run.json", report.gaps.len() - 10);
         }
     }
+    if let Some(from) = report.resumed_from_ns {
+        let _ = writeln!(
+            s,
+            "resumed after {}: {} new or updated findings, {} kept from earlier runs",
+            format_ns(from),
+            report.new_findings().len(),
+            report.findings.len() - report.new_findings().len()
+        );
+    }
     let _ = writeln!(s, "findings: {}", report.findings.len());
     for class in Class::ALL {
         let of: Vec<&Finding> = report.findings.iter().filter(|f| f.class == class).collect();
@@ -378,13 +617,21 @@ pub fn summary(report: &RunReport) -> String {
         );
     }
     let mut top: Vec<&Finding> = report
-        .findings
-        .iter()
+        .new_findings()
+        .into_iter()
         .filter(|f| f.class.suspicious() && !f.explained)
         .collect();
     top.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
     if !top.is_empty() {
-        let _ = writeln!(s, "unexplained suspicious findings, most confident first:");
+        let _ = writeln!(
+            s,
+            "unexplained suspicious findings{}, most confident first:",
+            if report.resumed_from_ns.is_some() {
+                " (new or updated)"
+            } else {
+                ""
+            }
+        );
         for f in top.iter().take(10) {
             let _ = writeln!(s, "  {} {} {:.2} {}", f.id, f.start, f.confidence, f.summary);
         }

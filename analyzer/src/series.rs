@@ -70,6 +70,7 @@ fn read_partitions<T: Send>(
     columns: Vec<Expr>,
     what: &str,
     each: impl Fn(&DataFrame) -> PolarsResult<T> + Sync,
+    progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<(Partition, T)>> {
     use rayon::prelude::*;
     let all = partitions(data, table, filter)?;
@@ -104,6 +105,7 @@ fn read_partitions<T: Send>(
             })
             .collect::<Result<Vec<_>>>()?;
         out.extend(done);
+        progress(out.len(), all.len());
     }
     Ok(out)
 }
@@ -138,13 +140,14 @@ fn sort_by_time<T: Copy>(times: &mut Vec<i64>, values: &mut Vec<T>) {
 }
 
 /// Loads `metric` of `table` as series keyed by `index_column` (`None`: one series per fiber and
-/// direction), one partition (cable-day) at a time.
+/// direction), one partition (cable-day) at a time; `progress` hears (partitions done, total).
 pub fn load_series(
     data: &std::path::Path,
     table: &'static Table,
     index_column: Option<&str>,
     metric: &str,
     filter: &Filter,
+    progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Series>> {
     let index = match index_column {
         Some(c) => col(c).cast(DataType::UInt32),
@@ -190,6 +193,7 @@ pub fn load_series(
             }
             Ok(runs)
         },
+        progress,
     )?;
     let mut merged: std::collections::BTreeMap<SeriesKey, (Vec<i64>, Vec<f64>)> = Default::default();
     for (p, runs) in parts {
@@ -413,6 +417,7 @@ fn fiber_matrices(df: &DataFrame) -> PolarsResult<Vec<((u32, u32), FiberMatrix)>
 pub fn load_fiber_optical(
     data: &std::path::Path,
     filter: &Filter,
+    progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<crate::detect::FiberSeries>> {
     use rayon::prelude::*;
     use tables::{OPTICAL_CHANNEL, col as c};
@@ -430,6 +435,7 @@ pub fn load_fiber_optical(
         ],
         "aggregating optical_channel per fiber",
         fiber_matrices,
+        progress,
     )?;
     // Each fiber's days, in order; joined (a copy) in parallel, one fiber per task.
     let mut days: std::collections::BTreeMap<SeriesKey, Vec<FiberMatrix>> = Default::default();

@@ -107,7 +107,7 @@ pub fn summarize(data: &Path, filter: &Filter) -> Result<Summary> {
         if !has_data(data, table) {
             continue;
         }
-        let series = load_series(data, table, index, metric, filter)?;
+        let series = load_series(data, table, index, metric, filter, &mut |_, _| {})?;
         let stats: Vec<(String, f64, f64)> = series
             .par_iter()
             .filter_map(|s| {

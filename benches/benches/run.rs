@@ -75,6 +75,8 @@ fn child(dir: &Path) {
         context: Some(dir.join("context")),
         out: dir.join(format!("out-{}", std::process::id())),
         filter: Filter::default(),
+        resume: false,
+        lookback_ns: cablewatch_analyzer::run::DEFAULT_LOOKBACK_NS,
     };
     let started = Instant::now();
     let report = run(&options, |_| {}).unwrap();

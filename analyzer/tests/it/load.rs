@@ -80,7 +80,15 @@ fn filters_restrict_time_and_cable() {
         until_ns: Some(parse_time("2026-10-01T02:00:00Z").unwrap()),
         ..Filter::default()
     };
-    let series = load_series(dir.path(), &OPTICAL_CHANNEL, Some("channel"), "q_db_avg", &hour).unwrap();
+    let series = load_series(
+        dir.path(),
+        &OPTICAL_CHANNEL,
+        Some("channel"),
+        "q_db_avg",
+        &hour,
+        &mut |_, _| {},
+    )
+    .unwrap();
     assert_eq!(series.len(), 32);
     for s in &series {
         assert_eq!(s.values.len(), 12, "twelve 5-minute bins in one hour");
@@ -257,7 +265,9 @@ fn fiber_aggregates_match_a_polars_group_by() {
     let file = std::fs::File::create(target).unwrap();
     ParquetWriter::new(file).finish(&mut df).unwrap();
 
-    let fibers = cablewatch_analyzer::series::load_fiber_optical(dir.path(), &Filter::default()).unwrap();
+    let fibers =
+        cablewatch_analyzer::series::load_fiber_optical(dir.path(), &Filter::default(), &mut |_, _| {})
+            .unwrap();
     let glob = dir.path().join(OPTICAL_CHANNEL.name).join("**/*.parquet");
     let reference = LazyFrame::scan_parquet(
         PlRefPath::new(glob.to_string_lossy().as_ref()),
