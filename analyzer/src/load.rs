@@ -183,10 +183,10 @@ pub fn scan_partition(p: &Partition, table: &'static Table, filter: &Filter) -> 
         PlRefPath::new(glob.to_string_lossy().as_ref()),
         Default::default(),
     )
-    .map_err(polars_ctx(format!("scanning {}", glob.display())))?;
+    .map_err(|e| AnalyzerError::input(&glob, 0, format!("unreadable Parquet: {e}")))?;
     let schema = lf
         .collect_schema()
-        .map_err(polars_ctx(format!("reading the schema of {}", p.dir.display())))?;
+        .map_err(|e| AnalyzerError::input(&p.dir, 0, format!("unreadable Parquet: {e}")))?;
     check_columns(table, &p.dir, &schema, table.columns.iter())?;
     let time_ns = || col(tables::col::TIME).cast(DataType::Int64);
     if let Some(since) = filter.since_ns {

@@ -79,10 +79,13 @@ fn read_partitions<T: Send>(
         let frames = batch
             .iter()
             .map(|p| {
+                // A file polars cannot read is bad input: name it, do not call it an internal error.
                 let df = scan_partition(p, table, filter)?
                     .select(columns.clone())
                     .collect()
-                    .map_err(polars_ctx(format!("{what} from {}", p.dir.display())))?;
+                    .map_err(|e| {
+                        AnalyzerError::input(&p.dir, 0, format!("{what}: unreadable Parquet: {e}"))
+                    })?;
                 let directions = df.column("d").and_then(|c| c.u32().cloned());
                 if let Ok(d) = directions
                     && d.iter().any(|x| x.is_none_or(|x| x as usize >= DIRECTIONS.len()))

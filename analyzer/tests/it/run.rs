@@ -195,3 +195,69 @@ fn resumed_runs_add_up_to_a_full_run() {
     assert_eq!(again.unexplained_suspicious(), 0);
     assert_eq!(again.findings.len(), resumed.findings.len());
 }
+
+/// Bad input stops `run` with exit status 2 and a message naming the file or field: a corrupt
+/// Parquet file, a column of the wrong type, an unknown cable.
+#[test]
+fn bad_input_is_named_and_exits_2() {
+    use polars::prelude::*;
+    let mut s = Scenario::load("tiny").unwrap();
+    s.days = 1.0;
+    let dir = tempfile::tempdir().unwrap();
+    let options = write_tiny(&s, 2, dir.path());
+    let bin = env!("CARGO_BIN_EXE_cablewatch-analyzer");
+    let run_cli = |extra: &[&str]| {
+        let out = std::process::Command::new(bin)
+            .arg("run")
+            .arg("--data")
+            .arg(&options.data)
+            .arg("--topology")
+            .arg(&options.topology)
+            .arg("--out")
+            .arg(dir.path().join("out-cli"))
+            .args(extra)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (code, err) = run_cli(&["--cable", "nope-9"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("nope-9") && err.contains("topology"), "{err}");
+
+    let part = |table: &str| {
+        let dir = options.data.join(table).join("cable=tiny-1");
+        let day = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+        let file = std::fs::read_dir(&day).unwrap().next().unwrap().unwrap().path();
+        (day, file)
+    };
+    // A column stored as text where the contract says float.
+    let (day, file) = part("latency");
+    let mut df = LazyFrame::scan_parquet(
+        PlRefPath::new(file.to_string_lossy().as_ref()),
+        Default::default(),
+    )
+    .unwrap()
+    .with_column(col("delay_us").cast(DataType::String))
+    .collect()
+    .unwrap();
+    ParquetWriter::new(std::fs::File::create(&file).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let (code, err) = run_cli(&[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("delay_us") && err.contains(&*day.to_string_lossy()),
+        "{err}"
+    );
+
+    // A file that is not Parquet at all.
+    let (day, file) = part("optical_channel");
+    std::fs::write(&file, b"this is not parquet").unwrap();
+    std::fs::remove_dir_all(options.data.join("latency")).unwrap();
+    let (code, err) = run_cli(&[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&*day.to_string_lossy()) && err.contains("Parquet"),
+        "{err}"
+    );
+}
