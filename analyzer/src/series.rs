@@ -74,9 +74,8 @@ fn read_partitions<T: Send>(
 ) -> Result<Vec<(Partition, T)>> {
     use rayon::prelude::*;
     let all = partitions(data, table, filter)?;
-    let mut out = Vec::with_capacity(all.len());
-    for batch in all.chunks(PARTITION_BATCH) {
-        let frames = batch
+    let read = |batch: &[Partition]| -> Result<Vec<(Partition, DataFrame)>> {
+        batch
             .iter()
             .map(|p| {
                 // A file polars cannot read is bad input: name it, do not call it an internal error.
@@ -99,15 +98,33 @@ fn read_partitions<T: Send>(
                 }
                 Ok((p.clone(), df))
             })
-            .collect::<Result<Vec<_>>>()?;
-        let done = frames
+            .collect()
+    };
+    let process = |frames: Vec<(Partition, DataFrame)>| -> Result<Vec<(Partition, T)>> {
+        frames
             .into_par_iter()
             .map(|(p, df)| {
                 let t = each(&df).map_err(polars_ctx(format!("{what} from {}", p.dir.display())))?;
                 Ok((p, t))
             })
-            .collect::<Result<Vec<_>>>()?;
-        out.extend(done);
+            .collect()
+    };
+    // A pipeline: the next batch is read (polars' decoding barely uses a second core) while the
+    // frames of this one are processed.
+    let batches: Vec<&[Partition]> = all.chunks(PARTITION_BATCH).collect();
+    let mut out = Vec::with_capacity(all.len());
+    let mut current = match batches.first() {
+        Some(b) => Some(read(b)?),
+        None => None,
+    };
+    for k in 0..batches.len() {
+        let frames = current.take().unwrap_or_default();
+        let (done, next) = rayon::join(
+            || process(frames),
+            || batches.get(k + 1).map(|b| read(b)).transpose(),
+        );
+        out.extend(done?);
+        current = next?;
         progress(out.len(), all.len());
     }
     Ok(out)
