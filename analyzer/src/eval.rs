@@ -346,6 +346,25 @@ pub struct EventOutcome {
     pub correct: bool,
 }
 
+/// Findings in one confidence bin, and how many were right.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationBin {
+    /// Lower edge (inclusive).
+    pub lo: f64,
+    /// Upper edge (exclusive; the last bin includes 1).
+    pub hi: f64,
+    /// Findings.
+    pub findings: usize,
+    /// ... matching an event that expects what the finding says.
+    pub right: usize,
+    /// Unexplained suspicious findings (what an analyst is paged for).
+    pub suspicious: usize,
+    /// ... that match an attack.
+    pub attacks: usize,
+}
+
+const CALIBRATION_EDGES: [f64; 5] = [0.0, 0.5, 0.7, 0.9, 1.0];
+
 /// The evaluation of one or more runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
@@ -382,6 +401,8 @@ pub struct Evaluation {
     pub unmatched: Vec<(Class, usize)>,
     /// Events left out: made during a loss of signal that lasts to the end of the data.
     pub hidden: Vec<String>,
+    /// How often findings of each confidence were right.
+    pub calibration: Vec<CalibrationBin>,
     /// The quality goals.
     pub goals: Vec<Goal>,
     /// Every malicious event and every benign event misclassified or missed.
@@ -446,6 +467,17 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
         false_tap_like_per_cable_month: 0.0,
         unmatched: Vec::new(),
         hidden: Vec::new(),
+        calibration: CALIBRATION_EDGES
+            .windows(2)
+            .map(|w| CalibrationBin {
+                lo: w[0],
+                hi: w[1],
+                findings: 0,
+                right: 0,
+                suspicious: 0,
+                attacks: 0,
+            })
+            .collect(),
         goals: Vec::new(),
         outcomes: Vec::new(),
     };
@@ -488,6 +520,19 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
             })
             .collect();
         for (f, m) in run.findings.iter().zip(&matched) {
+            let last = eval.calibration.len() - 1;
+            let bin = eval
+                .calibration
+                .iter()
+                .position(|b| f.confidence < b.hi)
+                .unwrap_or(last);
+            let b = &mut eval.calibration[bin];
+            b.findings += 1;
+            b.right += usize::from(m.iter().any(|&i| accepts(&events[i], f)));
+            if f.class.suspicious() && !f.explained {
+                b.suspicious += 1;
+                b.attacks += usize::from(m.iter().any(|&i| events[i].malicious));
+            }
             if m.is_empty() {
                 *unmatched.entry(f.class).or_default() += 1;
             }
@@ -762,6 +807,23 @@ pub fn table(eval: &Evaluation) -> String {
             s,
             "left out (made during a loss of signal lasting to the end of the data): {}",
             eval.hidden.join(", ")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nconfidence    findings  right    unexplained suspicious  of which attacks"
+    );
+    for b in &eval.calibration {
+        let share = |a: usize, n: usize| ratio(a, n).map_or("-".to_owned(), |r| format!("{r:.2}"));
+        let _ = writeln!(
+            s,
+            "{:.1}-{:.1}     {:>8}  {:>5}    {:>22}  {:>16}",
+            b.lo,
+            b.hi,
+            b.findings,
+            share(b.right, b.findings),
+            b.suspicious,
+            share(b.attacks, b.suspicious)
         );
     }
     let _ = writeln!(s, "\nquality goals:");
