@@ -346,24 +346,30 @@ pub fn latency(series: &[Series], config: &DetectConfig) -> Vec<Evidence> {
     series
         .par_iter()
         .flat_map_iter(|s| {
-            steps_long(values(s), &config.engine, MAX_ENGINE_SAMPLES)
-                .into_iter()
-                .filter(|&(_, d, _)| d.abs() >= config.min_delay_shift_us)
-                .map(|(i, d, sig)| {
-                    let t = s.times_ns[i];
-                    let mut e = evidence(&s.key, EvidenceKind::DelayShift, t, t);
-                    e.magnitude = d;
-                    e.unit = "us".into();
-                    e.sigmas = sig;
-                    e.detail = format!(
-                        "one-way delay {} by {:.1} us ({:.2} km of fiber at 4.897 us/km)",
-                        if d > 0.0 { "rose" } else { "fell" },
-                        d.abs(),
-                        d.abs() / cablewatch_proto::topology::FIBER_DELAY_US_PER_KM
-                    );
-                    e
-                })
-                .collect::<Vec<_>>()
+            let times = s.times_ns.as_slice().unwrap_or(&[]);
+            let clean = crate::robust::without_diurnal(times, values(s));
+            steps_long(
+                clean.as_deref().unwrap_or(values(s)),
+                &config.engine,
+                MAX_ENGINE_SAMPLES,
+            )
+            .into_iter()
+            .filter(|&(_, d, _)| d.abs() >= config.min_delay_shift_us)
+            .map(|(i, d, sig)| {
+                let t = s.times_ns[i];
+                let mut e = evidence(&s.key, EvidenceKind::DelayShift, t, t);
+                e.magnitude = d;
+                e.unit = "us".into();
+                e.sigmas = sig;
+                e.detail = format!(
+                    "one-way delay {} by {:.1} us ({:.2} km of fiber at 4.897 us/km)",
+                    if d > 0.0 { "rose" } else { "fell" },
+                    d.abs(),
+                    d.abs() / cablewatch_proto::topology::FIBER_DELAY_US_PER_KM
+                );
+                e
+            })
+            .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -459,7 +465,8 @@ pub fn optical(
                 }
             }
             // Q steps of the fiber as a whole.
-            for (i, d, sig) in steps_long(&f.q_db, &config.engine, MAX_ENGINE_SAMPLES) {
+            let q = crate::robust::without_diurnal(&f.times_ns, &f.q_db);
+            for (i, d, sig) in steps_long(q.as_deref().unwrap_or(&f.q_db), &config.engine, MAX_ENGINE_SAMPLES) {
                 if d.abs() < config.min_q_step_db {
                     continue;
                 }

@@ -1,4 +1,5 @@
-//! Outlier-robust statistics: median and median absolute deviation.
+//! Outlier-robust statistics: median and median absolute deviation, and removal of a series'
+//! daily cycle.
 
 /// Scale that turns a MAD into a standard deviation for Gaussian data.
 pub const MAD_TO_SIGMA: f64 = 1.482_602_218_505_602;
@@ -31,9 +32,96 @@ pub fn median_sigma(values: &[f64]) -> Option<(f64, f64)> {
     Some((med, mad * MAD_TO_SIGMA))
 }
 
+const DAY_NS: i64 = 86_400_000_000_000;
+/// Bins of the daily profile: half hours.
+const DIURNAL_BINS: usize = 48;
+/// Fewest whole days that make a profile worth subtracting.
+const DIURNAL_MIN_DAYS: i64 = 3;
+
+/// `values` less their typical daily cycle (shore-end and backhaul temperature), so that a step
+/// smaller than the cycle is not hidden in it; `None` when the series spans fewer than three days.
+///
+/// Each sample's deviation from the median of its UTC day is gathered by half hour of the day; the
+/// median deviation of each half hour over all days is the profile, subtracted from the samples.
+/// Medians throughout: a step or a burst on one day moves that day's deviations but not the
+/// profile, and the profile has no level of its own, so steps keep their size.
+pub fn without_diurnal(times_ns: &[i64], values: &[f64]) -> Option<Vec<f64>> {
+    let (&first, &last) = (times_ns.first()?, times_ns.last()?);
+    if last - first < DIURNAL_MIN_DAYS * DAY_NS || times_ns.len() != values.len() {
+        return None;
+    }
+    let day = |t: i64| t.div_euclid(DAY_NS);
+    let bin = |t: i64| (t.rem_euclid(DAY_NS) * DIURNAL_BINS as i64 / DAY_NS) as usize;
+    // Median of each UTC day (times ascending, so days are runs).
+    let mut deviations: Vec<Vec<f64>> = vec![Vec::new(); DIURNAL_BINS];
+    let mut start = 0;
+    while start < times_ns.len() {
+        let d = day(times_ns[start]);
+        let end = start + times_ns[start..].iter().take_while(|&&t| day(t) == d).count();
+        let mut v = values[start..end].to_vec();
+        if let Some(m) = median_in_place(&mut v) {
+            for i in start..end {
+                if values[i].is_finite() {
+                    deviations[bin(times_ns[i])].push(values[i] - m);
+                }
+            }
+        }
+        start = end;
+    }
+    let profile: Vec<f64> = deviations
+        .iter_mut()
+        .map(|d| {
+            if d.len() >= DIURNAL_MIN_DAYS as usize {
+                median_in_place(d).unwrap_or(0.0)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    Some(
+        times_ns
+            .iter()
+            .zip(values)
+            .map(|(&t, &v)| v - profile[bin(t)])
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_daily_cycle_goes_and_a_step_smaller_than_it_stays() {
+        let minute = 60_000_000_000i64;
+        let n = 10 * 24 * 4; // ten days of 15-minute samples
+        let times: Vec<i64> = (0..n as i64)
+            .map(|i| 1_790_000_000 * 1_000_000_000 + i * 15 * minute)
+            .collect();
+        let cycle =
+            |t: i64| 0.02 * (std::f64::consts::TAU * t.rem_euclid(DAY_NS) as f64 / DAY_NS as f64).sin();
+        let step_at = 6 * 24 * 4 + 17;
+        let values: Vec<f64> = times
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| 12.0 + cycle(t) - if i >= step_at { 0.01 } else { 0.0 })
+            .collect();
+        let clean = without_diurnal(&times, &values).unwrap();
+        let before = &clean[..step_at];
+        let after = &clean[step_at..];
+        let spread = |v: &[f64]| {
+            v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                - v.iter().copied().fold(f64::INFINITY, f64::min)
+        };
+        // The cycle (0.04 peak to peak) is gone to a few thousandths; the 0.01 step is intact.
+        assert!(spread(&before[96..]) < 0.006, "{}", spread(&before[96..]));
+        assert!(spread(&after[..after.len() - 96]) < 0.006);
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let step = mean(after) - mean(before);
+        assert!((step + 0.01).abs() < 0.003, "{step}");
+        // Too short a series to learn a daily cycle from.
+        assert!(without_diurnal(&times[..200], &values[..200]).is_none());
+    }
 
     fn naive_median(values: &[f64]) -> f64 {
         let mut v = values.to_vec();
