@@ -136,6 +136,26 @@ pub struct Finding {
     pub explanations: Vec<Hypothesis>,
 }
 
+impl Finding {
+    /// The order of findings in reports: by start time, then cable, fiber, direction and span.
+    pub fn report_order(&self, other: &Finding) -> std::cmp::Ordering {
+        (
+            self.start_ns,
+            &self.cable,
+            self.fiber_pair,
+            &self.direction,
+            self.span,
+        )
+            .cmp(&(
+                other.start_ns,
+                &other.cable,
+                other.fiber_pair,
+                &other.direction,
+                other.span,
+            ))
+    }
+}
+
 /// Settings of the fusion step.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct FusionConfig {
@@ -371,15 +391,7 @@ pub fn fuse(
         })
         .map(|g| finding(g, &all, topology, context, config))
         .collect();
-    findings.sort_by(|a, b| {
-        (a.start_ns, &a.cable, a.fiber_pair, &a.direction, a.span).cmp(&(
-            b.start_ns,
-            &b.cable,
-            b.fiber_pair,
-            &b.direction,
-            b.span,
-        ))
-    });
+    findings.sort_by(Finding::report_order);
     for (i, f) in findings.iter_mut().enumerate() {
         f.id = format!("F{:04}", i + 1);
     }

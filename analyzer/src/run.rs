@@ -180,15 +180,7 @@ fn merge_resumed(old: Vec<Finding>, new: Vec<Finding>, end: i64) -> (Vec<Finding
         }
         kept.push((f, true));
     }
-    kept.sort_by(|(a, _), (b, _)| {
-        (a.start_ns, &a.cable, a.fiber_pair, &a.direction, a.span).cmp(&(
-            b.start_ns,
-            &b.cable,
-            b.fiber_pair,
-            &b.direction,
-            b.span,
-        ))
-    });
+    kept.sort_by(|(a, _), (b, _)| a.report_order(b));
     kept.into_iter().unzip()
 }
 
