@@ -923,6 +923,7 @@ mod tests {
             summary: String::new(),
             evidence: vec![],
             explanations: vec![],
+            incident: String::new(),
         }
     }
 

@@ -134,6 +134,11 @@ pub struct Finding {
     pub evidence: Vec<Evidence>,
     /// Every hypothesis checked.
     pub explanations: Vec<Hypothesis>,
+    /// `I0001`, ...: findings with one cause share it (an earthquake's bursts on every fiber, a
+    /// repair's outage on every fiber, a station clock on every pair, both directions of one
+    /// reroute). Assigned by [`incidents`].
+    #[serde(default)]
+    pub incident: String,
 }
 
 impl Finding {
@@ -395,7 +400,57 @@ pub fn fuse(
     for (i, f) in findings.iter_mut().enumerate() {
         f.id = format!("F{:04}", i + 1);
     }
+    incidents(&mut findings);
     findings
+}
+
+/// How far apart in time findings of one incident may be, ns.
+const INCIDENT_SLACK_NS: i64 = 30 * 60_000_000_000;
+
+/// Groups `findings` (in report order) into incidents: same class and explanation, overlapping in
+/// time (within half an hour), and on the same cable and fiber pair for suspicious ones (each
+/// fiber pair is its own possible attack), the same cable for repairs and maintenance, anywhere for
+/// environmental and equipment causes (an earthquake, a station clock on several cables).
+pub fn incidents(findings: &mut [Finding]) {
+    let n = findings.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let together = |a: &Finding, b: &Finding| {
+        a.class == b.class
+            && a.explained == b.explained
+            && a.start_ns <= b.end_ns + INCIDENT_SLACK_NS
+            && b.start_ns <= a.end_ns + INCIDENT_SLACK_NS
+            && match a.class {
+                Class::Environmental | Class::Equipment => true,
+                Class::Maintenance | Class::Repair => a.cable == b.cable,
+                _ => a.cable == b.cable && a.fiber_pair == b.fiber_pair && a.span == b.span,
+            }
+    };
+    for i in 0..n {
+        for j in i + 1..n {
+            // Report order is by start: nothing later can overlap once starts pass the end.
+            if findings[j].start_ns > findings[i].end_ns + INCIDENT_SLACK_NS {
+                break;
+            }
+            if together(&findings[i], &findings[j]) {
+                let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                parent[a.max(b)] = a.min(b);
+            }
+        }
+    }
+    let mut numbers: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    for (i, f) in findings.iter_mut().enumerate() {
+        let r = root(&mut parent, i);
+        let next = numbers.len() + 1;
+        let k = *numbers.entry(r).or_insert(next);
+        f.incident = format!("I{k:04}");
+    }
 }
 
 /// A group with loss steps in several spans becomes one group per span: each span is its own
@@ -925,6 +980,7 @@ fn finding(
         confidence,
         evidence: group,
         explanations,
+        incident: String::new(),
     }
 }
 
@@ -1112,6 +1168,35 @@ mod tests {
             f.iter().all(|f| f.explained && f.class == Class::Maintenance),
             "{f:#?}"
         );
+    }
+
+    #[test]
+    fn one_cause_on_many_fibers_is_one_incident_and_attacks_on_two_pairs_are_two() {
+        let mut topology = tiny();
+        topology.cables[0].fiber_pairs = 4;
+        let mut evidence = Vec::new();
+        // A burst on all eight fibers at once: environmental, one incident.
+        for fp in 1..=4 {
+            for dir in ["a_to_b", "b_to_a"] {
+                evidence.push(ev(EvidenceKind::SopBurst, fp, dir, 10 * HOUR, 50.0, None));
+            }
+        }
+        // Loss steps with bursts on pairs 1 and 3, days later: two tap-like incidents.
+        for fp in [1, 3] {
+            evidence.push(ev(EvidenceKind::SopBurst, fp, "a_to_b", 60 * HOUR, 90.0, None));
+            evidence.push(ev(EvidenceKind::LossStep, fp, "a_to_b", 61 * HOUR, -0.3, Some(2)));
+        }
+        let f = fuse(evidence, &topology, &Context::default(), &FusionConfig::default());
+        let of = |c: Class| -> BTreeSet<&str> {
+            f.iter()
+                .filter(|f| f.class == c)
+                .map(|f| f.incident.as_str())
+                .collect()
+        };
+        assert_eq!(f.iter().filter(|f| f.class == Class::Environmental).count(), 8);
+        assert_eq!(of(Class::Environmental).len(), 1);
+        assert_eq!(of(Class::TapLike).len(), 2);
+        assert!(of(Class::TapLike).is_disjoint(&of(Class::Environmental)));
     }
 
     #[test]

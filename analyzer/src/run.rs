@@ -181,7 +181,9 @@ fn merge_resumed(old: Vec<Finding>, new: Vec<Finding>, end: i64) -> (Vec<Finding
         kept.push((f, true));
     }
     kept.sort_by(|(a, _), (b, _)| a.report_order(b));
-    kept.into_iter().unzip()
+    let (mut findings, is_new): (Vec<Finding>, Vec<bool>) = kept.into_iter().unzip();
+    crate::fusion::incidents(&mut findings);
+    (findings, is_new)
 }
 
 /// The previous run in `out`, if it left a manifest and findings.
@@ -484,6 +486,7 @@ pub fn write_outputs(out: &Path, findings: &[Finding]) -> Result<()> {
         vec![
             Column::new("id".into(), text(|f| f.id.clone())),
             Column::new("class".into(), text(|f| f.class.name().to_owned())),
+            Column::new("incident".into(), text(|f| f.incident.clone())),
             Column::new(
                 "signature_class".into(),
                 text(|f| f.signature_class.name().to_owned()),
@@ -593,7 +596,14 @@ pub fn summary(report: &RunReport) -> String {
             report.findings.len() - report.new_findings().len()
         );
     }
-    let _ = writeln!(s, "findings: {}", report.findings.len());
+    let count = |of: &[&Finding]| {
+        of.iter()
+            .map(|f| f.incident.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
+    let all: Vec<&Finding> = report.findings.iter().collect();
+    let _ = writeln!(s, "findings: {} in {} incidents", all.len(), count(&all));
     for class in Class::ALL {
         let of: Vec<&Finding> = report.findings.iter().filter(|f| f.class == class).collect();
         if of.is_empty() {
@@ -602,9 +612,10 @@ pub fn summary(report: &RunReport) -> String {
         let unexplained = of.iter().filter(|f| !f.explained).count();
         let _ = writeln!(
             s,
-            "  {:<18} {:>4} ({} unexplained)",
+            "  {:<18} {:>4} in {:>3} incidents ({} unexplained)",
             class.name(),
             of.len(),
+            count(&of),
             unexplained
         );
     }
@@ -613,19 +624,39 @@ pub fn summary(report: &RunReport) -> String {
         .into_iter()
         .filter(|f| f.class.suspicious() && !f.explained)
         .collect();
-    top.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-    if !top.is_empty() {
+    top.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.report_order(b)));
+    // One line per incident: its most confident finding, and how many more it holds.
+    let mut shown: Vec<(&Finding, usize)> = Vec::new();
+    for f in top {
+        match shown.iter_mut().find(|(g, _)| g.incident == f.incident) {
+            Some((_, more)) => *more += 1,
+            None => shown.push((f, 0)),
+        }
+    }
+    if !shown.is_empty() {
         let _ = writeln!(
             s,
-            "unexplained suspicious findings{}, most confident first:",
+            "unexplained suspicious incidents{}, most confident first:",
             if report.resumed_from_ns.is_some() {
                 " (new or updated)"
             } else {
                 ""
             }
         );
-        for f in top.iter().take(10) {
-            let _ = writeln!(s, "  {} {} {:.2} {}", f.id, f.start, f.confidence, f.summary);
+        for (f, more) in shown.iter().take(10) {
+            let also = if *more > 0 {
+                format!(" (+{more} more finding{})", if *more > 1 { "s" } else { "" })
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                s,
+                "  {} {} {} {:.2} {}{also}",
+                f.incident, f.id, f.start, f.confidence, f.summary
+            );
+        }
+        if shown.len() > 10 {
+            let _ = writeln!(s, "  ... {} more incidents in findings.json", shown.len() - 10);
         }
     }
     let stages: Vec<String> = report
