@@ -1,14 +1,18 @@
-//! The cablewatch analyzer: reads the stored tables with polars, splits them into per-series arrays
-//! and summarises them in parallel; the detectors, fusion and explanations build on this.
+//! The cablewatch analyzer: reads the stored tables with polars, finds tapping signatures and
+//! explains the benign ones.
 //!
 //! ```text
-//! <data>/<table>/cable=*/date=*/*.parquet --load (polars lazy scan, schema checked against the
-//! contract)--> DataFrame --series (one ndarray per cable, direction, fiber pair, channel or
-//! repeater)--> robust baselines (rayon) --> summary
+//! <data>/<table>/cable=*/date=*/*.parquet --load (polars lazy scan per partition, schema checked
+//! against the contract)--> series per repeater and fiber; optical as a time-by-channel matrix per
+//! fiber --detect (rayon; change-point engine on each series)--> evidence --fusion (per fiber and
+//! span; every piece checked against context records and benign signatures)--> findings in
+//! incidents --> findings.json, findings.parquet, run.json --eval (simulator truth)--> scores
 //! ```
 //!
-//! [`demo`] runs the whole pipeline on an embedded scenario: simulated stations stream over gRPC into
-//! a real collector, which stores Parquet that this crate then reads.
+//! [`run`] is the scheduled job, [`eval`] scores it against a simulated scenario's ground truth,
+//! [`changepoint`] is the engine on its own, [`summary`] the `inspect` overview. [`demo`] runs the
+//! whole system on an embedded scenario: simulated stations stream over gRPC into a real collector,
+//! which stores Parquet that this crate then reads.
 
 pub mod changepoint;
 pub mod demo;
