@@ -15,10 +15,7 @@
 //!
 //! Several runs (say, three seeds) are pooled: counts add up before the ratios are taken.
 
-use std::{
-    collections::BTreeSet,
-    path::{Path, PathBuf},
-};
+use std::{collections::BTreeSet, path::Path};
 
 use cablewatch_proto::time::parse_time;
 use cablewatch_testdata::events::{Event, EventKind, Truth};
@@ -27,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     AnalyzerError, Result,
     fusion::{Class, Finding},
-    run::{MANIFEST_FILE, Manifest},
+    run::{FINDINGS_FILE, MANIFEST_FILE, Manifest, read_json},
 };
 
 const MINUTE: i64 = 60_000_000_000;
@@ -55,8 +52,6 @@ impl Default for EvalConfig {
 /// One run to score: its findings, the truth of its scenario and how many cables it covered.
 #[derive(Debug, Clone)]
 pub struct Scored {
-    /// Where the findings came from (for messages).
-    pub findings_path: PathBuf,
     /// The run's findings.
     pub findings: Vec<Finding>,
     /// The scenario's truth.
@@ -72,30 +67,18 @@ pub struct Scored {
 /// Reads `dir/findings.json` (or a findings.json path), `dir/run.json` when present, and `truth`.
 pub fn load(findings: &Path, truth: &Path) -> Result<Scored> {
     let (dir, findings_path) = if findings.is_dir() {
-        (findings.to_path_buf(), findings.join("findings.json"))
+        (findings.to_path_buf(), findings.join(FINDINGS_FILE))
     } else {
         (
             findings.parent().map(Path::to_path_buf).unwrap_or_default(),
             findings.to_path_buf(),
         )
     };
-    let read = |p: &Path| {
-        std::fs::read_to_string(p).map_err(|e| AnalyzerError::input(p, 0, format!("cannot read: {e}")))
-    };
-    let found: Vec<Finding> = serde_json::from_str(&read(&findings_path)?).map_err(|e| {
-        AnalyzerError::input(
-            &findings_path,
-            e.line(),
-            format!("not a findings.json written by `cablewatch-analyzer run`: {e}"),
-        )
-    })?;
-    let truth_doc: Truth = serde_json::from_str(&read(truth)?).map_err(|e| {
-        AnalyzerError::input(
-            truth,
-            e.line(),
-            format!("not a truth.json written by `cablewatch-sim generate`: {e}"),
-        )
-    })?;
+    let found: Vec<Finding> = read_json(
+        &findings_path,
+        "a findings.json written by `cablewatch-analyzer run`",
+    )?;
+    let truth_doc: Truth = read_json(truth, "a truth.json written by `cablewatch-sim generate`")?;
     let start = parse_time(&truth_doc.start).map_err(|e| AnalyzerError::input(truth, 0, e))?;
     let end = parse_time(&truth_doc.end).map_err(|e| AnalyzerError::input(truth, 0, e))?;
     if end <= start {
@@ -107,9 +90,9 @@ pub fn load(findings: &Path, truth: &Path) -> Result<Scored> {
     }
     let manifest_path = dir.join(MANIFEST_FILE);
     let cables = if manifest_path.exists() {
-        let m: Manifest = serde_json::from_str(&read(&manifest_path)?)
-            .map_err(|e| AnalyzerError::input(&manifest_path, e.line(), e))?;
-        m.cables.len()
+        read_json::<Manifest>(&manifest_path, "a run manifest")?
+            .cables
+            .len()
     } else {
         // Without the run's manifest: every cable the truth or the findings mention.
         let mut seen: BTreeSet<&str> = found.iter().map(|f| f.cable.as_str()).collect();
@@ -122,7 +105,6 @@ pub fn load(findings: &Path, truth: &Path) -> Result<Scored> {
         seen.len()
     };
     Ok(Scored {
-        findings_path,
         findings: found,
         truth: truth_doc,
         cables: cables.max(1),
@@ -941,7 +923,6 @@ mod tests {
             ],
         };
         let run = Scored {
-            findings_path: PathBuf::new(),
             findings: vec![
                 finding("F1", Class::Repair, 100, Some(5)),
                 finding("F2", Class::TapLike, 100, Some(2)),

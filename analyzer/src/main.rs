@@ -305,7 +305,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
             writeln!(
                 out,
                 "wrote {} and {}",
-                dir.join("findings.json").display(),
+                dir.join(run::FINDINGS_FILE).display(),
                 dir.join("findings.parquet").display()
             )?;
             if report.unexplained_suspicious() > 0 {

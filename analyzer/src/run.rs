@@ -186,21 +186,30 @@ fn merge_resumed(old: Vec<Finding>, new: Vec<Finding>, end: i64) -> (Vec<Finding
     (findings, is_new)
 }
 
+/// Reads a JSON file written by `run` (or another tool, named in errors as `what`).
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| AnalyzerError::input(path, 0, format!("cannot read: {e}")))?;
+    serde_json::from_str(&text).map_err(|e| AnalyzerError::input(path, e.line(), format!("not {what}: {e}")))
+}
+
+/// The file `run` writes its findings to, under `out`.
+pub const FINDINGS_FILE: &str = "findings.json";
+
 /// The previous run in `out`, if it left a manifest and findings.
 fn previous_run(out: &Path) -> Result<Option<(Manifest, Vec<Finding>)>> {
     let manifest_path = out.join(MANIFEST_FILE);
-    let findings_path = out.join("findings.json");
+    let findings_path = out.join(FINDINGS_FILE);
     if !manifest_path.exists() || !findings_path.exists() {
         return Ok(None);
     }
-    let read = |p: &Path| {
-        std::fs::read_to_string(p).map_err(|e| AnalyzerError::input(p, 0, format!("cannot read: {e}")))
-    };
-    let manifest: Manifest = serde_json::from_str(&read(&manifest_path)?)
-        .map_err(|e| AnalyzerError::input(&manifest_path, e.line(), format!("not a run manifest: {e}")))?;
-    let findings: Vec<Finding> = serde_json::from_str(&read(&findings_path)?)
-        .map_err(|e| AnalyzerError::input(&findings_path, e.line(), format!("not a findings file: {e}")))?;
-    Ok(Some((manifest, findings)))
+    Ok(Some((
+        read_json(&manifest_path, "a run manifest")?,
+        read_json(
+            &findings_path,
+            "a findings.json written by `cablewatch-analyzer run`",
+        )?,
+    )))
 }
 
 fn stage_line(progress: &mut impl FnMut(Progress<'_>), text: &str) {
@@ -476,7 +485,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AnalyzerError + '_ {
 /// explanations as JSON text) under `out`, each through a temporary file and a rename.
 pub fn write_outputs(out: &Path, findings: &[Finding]) -> Result<()> {
     std::fs::create_dir_all(out).map_err(io_err(out))?;
-    let json_path = out.join("findings.json");
+    let json_path = out.join(FINDINGS_FILE);
     let text = serde_json::to_string_pretty(findings).map_err(|e| AnalyzerError::input(&json_path, 0, e))?;
     write_atomic(&json_path, text + "\n")?;
 
