@@ -262,6 +262,7 @@ impl FiberMatrix {
             *self = other;
             return;
         }
+        let mut other = other;
         if other.channels != self.channels {
             let mut all = self.channels.clone();
             all.extend(&other.channels);
@@ -270,14 +271,8 @@ impl FiberMatrix {
             if all != self.channels {
                 *self = self.widened(&all);
             }
-            let other = other.widened(&all);
-            self.extend_rows(other);
-        } else {
-            self.extend_rows(other);
+            other = other.widened(&all);
         }
-    }
-
-    fn extend_rows(&mut self, other: FiberMatrix) {
         self.times.extend(other.times);
         self.q.extend(other.q);
         self.sop.extend(other.sop);
