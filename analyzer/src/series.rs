@@ -130,22 +130,25 @@ fn read_partitions<T: Send>(
     Ok(out)
 }
 
+/// A numeric column's values, `missing` where null; without nulls, a straight copy of each chunk.
+fn copy_values<T: PolarsNumericType>(ca: &ChunkedArray<T>, missing: T::Native) -> Vec<T::Native> {
+    let mut out = Vec::with_capacity(ca.len());
+    if ca.null_count() == 0 {
+        for arr in ca.downcast_iter() {
+            out.extend_from_slice(arr.values());
+        }
+    } else {
+        out.extend(ca.iter().map(|x| x.unwrap_or(missing)));
+    }
+    out
+}
+
 fn u32s(df: &DataFrame, name: &str) -> PolarsResult<Vec<u32>> {
-    Ok(df
-        .column(name)?
-        .u32()?
-        .iter()
-        .map(Option::unwrap_or_default)
-        .collect())
+    Ok(copy_values(df.column(name)?.u32()?, 0))
 }
 
 fn i64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<i64>> {
-    Ok(df
-        .column(name)?
-        .i64()?
-        .iter()
-        .map(Option::unwrap_or_default)
-        .collect())
+    Ok(copy_values(df.column(name)?.i64()?, 0))
 }
 
 /// Sorts `times` ascending and `values` with them, when they are not already.
@@ -193,12 +196,7 @@ pub fn load_series(
                 u32s(df, "index")?,
                 i64s(df, "t")?,
             );
-            let v: Vec<f64> = df
-                .column("v")?
-                .f64()?
-                .iter()
-                .map(|x| x.unwrap_or(f64::NAN))
-                .collect();
+            let v = copy_values(df.column("v")?.f64()?, f64::NAN);
             // Runs of one key; a key may come back later in the file.
             let mut runs: Runs = Vec::new();
             for i in 0..t.len() {
@@ -337,14 +335,8 @@ fn fiber_matrices(df: &DataFrame) -> PolarsResult<Vec<((u32, u32), FiberMatrix)>
         u32s(df, "ch")?,
         i64s(df, "t")?,
     );
-    let floats = |name: &str| -> PolarsResult<Vec<f32>> {
-        Ok(df
-            .column(name)?
-            .f32()?
-            .iter()
-            .map(|x| x.unwrap_or(f32::NAN))
-            .collect())
-    };
+    let floats =
+        |name: &str| -> PolarsResult<Vec<f32>> { Ok(copy_values(df.column(name)?.f32()?, f32::NAN)) };
     let (q, sop) = (floats("q")?, floats("sop")?);
     // Rows of each fiber, as runs of one channel with ascending times.
     let mut fibers: std::collections::BTreeMap<(u32, u32), Vec<std::ops::Range<usize>>> = Default::default();
