@@ -425,11 +425,7 @@ pub struct FiberSeries {
 
 /// SOP bursts, Q steps and outages of each fiber. `expected` holds, per (cable, direction), the
 /// times at which any fiber of the cable reported (an outage is a time missing on one fiber only).
-pub fn optical(
-    fibers: &[FiberSeries],
-    expected: &BTreeMap<(String, String), Vec<i64>>,
-    config: &DetectConfig,
-) -> Vec<Evidence> {
+pub fn optical(fibers: &[FiberSeries], expected: &ReportingTimes, config: &DetectConfig) -> Vec<Evidence> {
     fibers
         .par_iter()
         .flat_map_iter(|f| {
@@ -555,6 +551,24 @@ fn channel_faults(f: &FiberSeries, config: &DetectConfig) -> Vec<Evidence> {
     out
 }
 
+/// Per (cable, direction): the times at which any of its fibers reported, ascending and unique.
+pub type ReportingTimes = BTreeMap<(String, String), Vec<i64>>;
+
+/// The [`ReportingTimes`] of `fibers`.
+pub fn reporting_times(fibers: &[FiberSeries]) -> ReportingTimes {
+    let mut out = ReportingTimes::new();
+    for f in fibers {
+        out.entry((f.key.cable.clone(), f.key.direction.clone()))
+            .or_default()
+            .extend(&f.times_ns);
+    }
+    for times in out.values_mut() {
+        times.sort_unstable();
+        times.dedup();
+    }
+    out
+}
+
 /// A stretch of time in which no fiber of a cable reported in one direction while other cables did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gap {
@@ -581,8 +595,8 @@ pub struct Gap {
 /// directions at once, every fiber of it gets `Outage` evidence (a cut or a power failure, which a
 /// repair ticket may explain); silence in one direction only is a station's reporting gap, returned
 /// as a [`Gap`] and not as evidence.
-pub fn silences(fibers: &[FiberSeries]) -> (Vec<Gap>, Vec<Evidence>) {
-    let mut grid: Vec<i64> = fibers.iter().flat_map(|f| f.times_ns.iter().copied()).collect();
+pub fn silences(fibers: &[FiberSeries], reported: &ReportingTimes) -> (Vec<Gap>, Vec<Evidence>) {
+    let mut grid: Vec<i64> = reported.values().flatten().copied().collect();
     grid.sort_unstable();
     // One grid time per sample, however much the stations' clocks disagree.
     let mut last = i64::MIN;
@@ -593,19 +607,15 @@ pub fn silences(fibers: &[FiberSeries]) -> (Vec<Gap>, Vec<Evidence>) {
         }
         keep
     });
-    let mut per_direction: BTreeMap<(&str, &str), Vec<i64>> = BTreeMap::new();
-    for f in fibers {
-        per_direction
-            .entry((f.key.cable.as_str(), f.key.direction.as_str()))
-            .or_default()
-            .extend(&f.times_ns);
-    }
-    let mut silent: BTreeMap<(&str, &str), Vec<MissingRun>> = BTreeMap::new();
-    for (key, times) in per_direction.iter_mut() {
-        times.sort_unstable();
-        times.dedup();
-        silent.insert(*key, missing_runs(&grid, times, SAME_SAMPLE_NS));
-    }
+    let silent: BTreeMap<(&str, &str), Vec<MissingRun>> = reported
+        .iter()
+        .map(|((c, d), times)| {
+            (
+                (c.as_str(), d.as_str()),
+                missing_runs(&grid, times, SAME_SAMPLE_NS),
+            )
+        })
+        .collect();
     let mut gaps = Vec::new();
     let mut out = Vec::new();
     for (&(cable, direction), runs) in &silent {

@@ -394,23 +394,13 @@ pub fn run(options: &RunOptions, mut progress: impl FnMut(Progress<'_>)) -> Resu
         let samples: usize = fibers.iter().flat_map(|f| &f.channels).map(|&n| n as usize).sum();
         rows.insert(tables::OPTICAL_CHANNEL.name, samples);
         fibers.iter().for_each(|f| saw(f.times_ns.last()));
-        let mut expected: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
-        for f in &fibers {
-            expected
-                .entry((f.key.cable.clone(), f.key.direction.clone()))
-                .or_default()
-                .extend(&f.times_ns);
-        }
-        for times in expected.values_mut() {
-            times.sort_unstable();
-            times.dedup();
-        }
+        let reported = detect::reporting_times(&fibers);
         stage_line(
             &mut progress,
             &format!("optical: detecting on {} fibers", fibers.len()),
         );
-        evidence.extend(detect::optical(&fibers, &expected, &config));
-        let (found_gaps, cable_outages) = detect::silences(&fibers);
+        evidence.extend(detect::optical(&fibers, &reported, &config));
+        let (found_gaps, cable_outages) = detect::silences(&fibers, &reported);
         gaps = found_gaps;
         evidence.extend(cable_outages);
         stage("optical", t);
@@ -489,69 +479,41 @@ pub fn write_outputs(out: &Path, findings: &[Finding]) -> Result<()> {
     let text = serde_json::to_string_pretty(findings).map_err(|e| AnalyzerError::input(&json_path, 0, e))?;
     write_atomic(&json_path, text + "\n")?;
 
-    let text = |f: fn(&Finding) -> String| findings.iter().map(f).collect::<Vec<_>>();
+    /// One column of the findings table: `value` of every finding.
+    fn column<T>(name: &str, findings: &[Finding], value: impl Fn(&Finding) -> T) -> Column
+    where
+        Series: NamedFrom<Vec<T>, [T]>,
+    {
+        Column::new(name.into(), findings.iter().map(value).collect::<Vec<T>>())
+    }
+    let f = findings;
     let mut df = DataFrame::new(
         findings.len(),
         vec![
-            Column::new("id".into(), text(|f| f.id.clone())),
-            Column::new("class".into(), text(|f| f.class.name().to_owned())),
-            Column::new("incident".into(), text(|f| f.incident.clone())),
-            Column::new(
-                "signature_class".into(),
-                text(|f| f.signature_class.name().to_owned()),
-            ),
-            Column::new(
-                "explained".into(),
-                findings.iter().map(|f| f.explained).collect::<Vec<_>>(),
-            ),
-            Column::new("cable".into(), text(|f| f.cable.clone())),
-            Column::new(
-                "fiber_pair".into(),
-                findings.iter().map(|f| f.fiber_pair).collect::<Vec<_>>(),
-            ),
-            Column::new("direction".into(), text(|f| f.direction.clone())),
-            Column::new("span".into(), findings.iter().map(|f| f.span).collect::<Vec<_>>()),
-            Column::new(
-                "km_from".into(),
-                findings.iter().map(|f| f.km_from).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "km_to".into(),
-                findings.iter().map(|f| f.km_to).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "start_ns".into(),
-                findings.iter().map(|f| f.start_ns).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "end_ns".into(),
-                findings.iter().map(|f| f.end_ns).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "loss_db".into(),
-                findings.iter().map(|f| f.loss_db).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "delay_us".into(),
-                findings.iter().map(|f| f.delay_us).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "sop_peak_krad_s".into(),
-                findings.iter().map(|f| f.sop_peak_krad_s).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "confidence".into(),
-                findings.iter().map(|f| f.confidence).collect::<Vec<_>>(),
-            ),
-            Column::new("summary".into(), text(|f| f.summary.clone())),
-            Column::new(
-                "evidence_json".into(),
-                text(|f| serde_json::to_string(&f.evidence).unwrap_or_default()),
-            ),
-            Column::new(
-                "explanations_json".into(),
-                text(|f| serde_json::to_string(&f.explanations).unwrap_or_default()),
-            ),
+            column("id", f, |f| f.id.clone()),
+            column("class", f, |f| f.class.name().to_owned()),
+            column("incident", f, |f| f.incident.clone()),
+            column("signature_class", f, |f| f.signature_class.name().to_owned()),
+            column("explained", f, |f| f.explained),
+            column("cable", f, |f| f.cable.clone()),
+            column("fiber_pair", f, |f| f.fiber_pair),
+            column("direction", f, |f| f.direction.clone()),
+            column("span", f, |f| f.span),
+            column("km_from", f, |f| f.km_from),
+            column("km_to", f, |f| f.km_to),
+            column("start_ns", f, |f| f.start_ns),
+            column("end_ns", f, |f| f.end_ns),
+            column("loss_db", f, |f| f.loss_db),
+            column("delay_us", f, |f| f.delay_us),
+            column("sop_peak_krad_s", f, |f| f.sop_peak_krad_s),
+            column("confidence", f, |f| f.confidence),
+            column("summary", f, |f| f.summary.clone()),
+            column("evidence_json", f, |f| {
+                serde_json::to_string(&f.evidence).unwrap_or_default()
+            }),
+            column("explanations_json", f, |f| {
+                serde_json::to_string(&f.explanations).unwrap_or_default()
+            }),
         ],
     )
     .map_err(polars_ctx("building the findings table"))?;
