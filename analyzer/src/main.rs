@@ -11,6 +11,7 @@ use cablewatch_analyzer::{
     run, series_csv,
     summary::summarize,
 };
+use cablewatch_collector::alloc;
 use cablewatch_proto::time::parse_time;
 use clap::{Parser, Subcommand};
 
@@ -139,6 +140,7 @@ impl Window {
 
 /// mimalloc, as in the collector: with glibc malloc an eighth of `run`'s time on the `large`
 /// scenario went to the kernel zeroing fresh pages for the per-partition columns and matrices.
+/// Settings: `cablewatch_collector::alloc::ANALYZER`.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -220,6 +222,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    let tuning = alloc::tune_allocator(alloc::ANALYZER);
+    tracing::debug!(?tuning, "Allocator settings.");
     match run(Args::parse()) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -233,7 +233,16 @@ pub enum Progress<'a> {
 }
 
 /// Runs the analysis; `progress` hears each stage and the partitions read.
-pub fn run(options: &RunOptions, mut progress: impl FnMut(Progress<'_>)) -> Result<RunReport> {
+///
+/// Everything runs on polars' thread pool (`POLARS_MAX_THREADS` threads, default one per core):
+/// the analyzer's parallel loops and polars' Parquet decoding then share one set of threads. With
+/// rayon's global pool beside it, two pools took turns on the same cores, and polars called from
+/// a thread outside its pool waited by spinning (measured in `benches/README.md`).
+pub fn run(options: &RunOptions, progress: impl FnMut(Progress<'_>) + Send) -> Result<RunReport> {
+    polars_core::runtime::THREAD_POOL.install(|| run_in_pool(options, progress))
+}
+
+fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Send) -> Result<RunReport> {
     let topology = Topology::from_toml_file(&options.topology)
         .map_err(|e| AnalyzerError::input(&options.topology, 0, e))?;
     let context = match &options.context {
@@ -354,7 +363,7 @@ pub fn run(options: &RunOptions, mut progress: impl FnMut(Progress<'_>)) -> Resu
         stage("line monitoring", t);
     }
     if has(&LATENCY) {
-        progress(Progress::Stage("latency: loading delay and path per fiber"));
+        progress(Progress::Stage("latency: loading delay per fiber"));
         let t = Instant::now();
         let lat = load_series(
             &options.data,
@@ -377,7 +386,14 @@ pub fn run(options: &RunOptions, mut progress: impl FnMut(Progress<'_>)) -> Resu
             &format!("latency: detecting on {} series", lat.len()),
         );
         evidence.extend(detect::latency(&lat, &config));
-        let paths = load_paths(&options.data, &options.filter)?;
+        progress(Progress::Stage("latency: loading path ids per fiber"));
+        let paths = load_paths(&options.data, &options.filter, &mut |done, total| {
+            progress(Progress::Partitions {
+                table: LATENCY.name,
+                done,
+                total,
+            })
+        })?;
         evidence.extend(detect::path_changes(&paths));
         stage("latency", t);
     }

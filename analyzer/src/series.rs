@@ -1,11 +1,14 @@
 //! Splitting a table into series: one time-ordered array per (cable, direction, fiber pair, channel
 //! or repeater), the unit every detector works on.
 //!
-//! Each partition (one cable-day) is read on its own, in parallel: polars projects only the key
-//! columns and the metric from disk, and the frame is cut into runs of one series; the runs of all
-//! days are then joined per series in time order. Optical rows become one time-by-channel matrix per
-//! fiber, from which the per-time aggregates (median over channels, the lowest channel against its
-//! own mean) are computed in Rust. Memory is bounded by the partitions in flight plus the result.
+//! Each partition (one cable-day) is read and reduced by one task, the partitions in parallel on
+//! polars' thread pool: polars projects only the key columns and the metric from disk, and the
+//! frame is cut into runs of one series, each column taken out of the frame as it is copied. The
+//! runs of all days are then joined per series in time order. Optical rows become one
+//! time-by-channel matrix per fiber and day; the per-time aggregates that need only that day
+//! (channels reporting, median Q, median SOP) are computed at once, and the Q matrix is kept until
+//! every day is read, for each channel's mean over the window. Memory is bounded by the partitions
+//! in flight (one per thread) plus the result.
 
 use cablewatch_proto::tables::{self, Table};
 use ndarray::Array1;
@@ -14,7 +17,7 @@ use polars::prelude::*;
 use crate::{
     AnalyzerError, Result,
     error::polars_ctx,
-    load::{Filter, Partition, partitions, scan, scan_partition},
+    load::{Filter, Partition, partitions, scan_partition},
 };
 
 /// Identity of one series.
@@ -55,79 +58,57 @@ fn direction_code() -> Expr {
         .alias("d")
 }
 
-/// Partitions read before their frames are processed together: enough to keep every core busy,
-/// few enough to bound memory by a handful of cable-days.
-const PARTITION_BATCH: usize = 8;
-
 /// Reads `columns` of every partition of `table` that `filter` touches and hands each frame to
-/// `each`; results come back in (cable, day) order. Partitions are read one after another (polars
-/// decodes each with its own threads) in batches whose frames `each` then processes in parallel:
-/// reading and processing in parallel at once would put two thread pools on the same cores.
+/// `each`; results come back in (cable, day) order. Each partition is read and processed by one
+/// task, all tasks in parallel (no batches: a batch waits for its slowest partition). Called
+/// inside polars' thread pool (see [`crate::run::run`]), polars' own decoding and these tasks
+/// share one set of threads. `progress` hears (partitions done, total) from whichever thread
+/// finishes one.
 fn read_partitions<T: Send>(
     data: &std::path::Path,
     table: &'static Table,
     filter: &Filter,
     columns: Vec<Expr>,
     what: &str,
-    each: impl Fn(&DataFrame) -> PolarsResult<T> + Sync,
-    progress: &mut dyn FnMut(usize, usize),
+    each: impl Fn(DataFrame) -> PolarsResult<T> + Sync,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<Vec<(Partition, T)>> {
     use rayon::prelude::*;
     let all = partitions(data, table, filter)?;
-    let read = |batch: &[Partition]| -> Result<Vec<(Partition, DataFrame)>> {
-        batch
-            .iter()
+    let one = |p: &Partition| -> Result<(Partition, T)> {
+        // A file polars cannot read is bad input: name it, do not call it an internal error.
+        let df = scan_partition(p, table, filter)?
+            .select(columns.clone())
+            .collect()
+            .map_err(|e| AnalyzerError::input(&p.dir, 0, format!("{what}: unreadable Parquet: {e}")))?;
+        let directions = df.column("d").and_then(|c| c.u32().cloned());
+        if let Ok(d) = directions
+            && d.iter().any(|x| x.is_none_or(|x| x as usize >= DIRECTIONS.len()))
+        {
+            return Err(AnalyzerError::Schema {
+                table: table.name,
+                dir: p.dir.clone(),
+                column: tables::col::DIRECTION.to_owned(),
+                problem: format!("a value other than {}", DIRECTIONS.join(" or ")),
+            });
+        }
+        let t = each(df).map_err(polars_ctx(format!("{what} from {}", p.dir.display())))?;
+        Ok((p.clone(), t))
+    };
+    let done = std::sync::Mutex::new((0usize, progress));
+    // Already there when called from `run`; callers outside (the summary, tests) join it here.
+    polars_core::runtime::THREAD_POOL.install(|| {
+        all.par_iter()
             .map(|p| {
-                // A file polars cannot read is bad input: name it, do not call it an internal error.
-                let df = scan_partition(p, table, filter)?
-                    .select(columns.clone())
-                    .collect()
-                    .map_err(|e| {
-                        AnalyzerError::input(&p.dir, 0, format!("{what}: unreadable Parquet: {e}"))
-                    })?;
-                let directions = df.column("d").and_then(|c| c.u32().cloned());
-                if let Ok(d) = directions
-                    && d.iter().any(|x| x.is_none_or(|x| x as usize >= DIRECTIONS.len()))
-                {
-                    return Err(AnalyzerError::Schema {
-                        table: table.name,
-                        dir: p.dir.clone(),
-                        column: tables::col::DIRECTION.to_owned(),
-                        problem: format!("a value other than {}", DIRECTIONS.join(" or ")),
-                    });
-                }
-                Ok((p.clone(), df))
+                let r = one(p)?;
+                let mut guard = done.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let (count, report) = &mut *guard;
+                *count += 1;
+                report(*count, all.len());
+                Ok(r)
             })
             .collect()
-    };
-    let process = |frames: Vec<(Partition, DataFrame)>| -> Result<Vec<(Partition, T)>> {
-        frames
-            .into_par_iter()
-            .map(|(p, df)| {
-                let t = each(&df).map_err(polars_ctx(format!("{what} from {}", p.dir.display())))?;
-                Ok((p, t))
-            })
-            .collect()
-    };
-    // A pipeline: the next batch is read (polars' decoding barely uses a second core) while the
-    // frames of this one are processed.
-    let batches: Vec<&[Partition]> = all.chunks(PARTITION_BATCH).collect();
-    let mut out = Vec::with_capacity(all.len());
-    let mut current = match batches.first() {
-        Some(b) => Some(read(b)?),
-        None => None,
-    };
-    for k in 0..batches.len() {
-        let frames = current.take().unwrap_or_default();
-        let (done, next) = rayon::join(
-            || process(frames),
-            || batches.get(k + 1).map(|b| read(b)).transpose(),
-        );
-        out.extend(done?);
-        current = next?;
-        progress(out.len(), all.len());
-    }
-    Ok(out)
+    })
 }
 
 /// A numeric column's values, `missing` where null; without nulls, a straight copy of each chunk.
@@ -143,12 +124,23 @@ fn copy_values<T: PolarsNumericType>(ca: &ChunkedArray<T>, missing: T::Native) -
     out
 }
 
-fn u32s(df: &DataFrame, name: &str) -> PolarsResult<Vec<u32>> {
-    Ok(copy_values(df.column(name)?.u32()?, 0))
+// Each of these takes a column out of the frame and copies it: the frame's memory goes as ours
+// comes, which keeps the peak per partition in flight lower.
+
+fn u32s(df: &mut DataFrame, name: &str) -> PolarsResult<Vec<u32>> {
+    Ok(copy_values(df.drop_in_place(name)?.u32()?, 0))
 }
 
-fn i64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<i64>> {
-    Ok(copy_values(df.column(name)?.i64()?, 0))
+fn i64s(df: &mut DataFrame, name: &str) -> PolarsResult<Vec<i64>> {
+    Ok(copy_values(df.drop_in_place(name)?.i64()?, 0))
+}
+
+fn f64s(df: &mut DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
+    Ok(copy_values(df.drop_in_place(name)?.f64()?, f64::NAN))
+}
+
+fn f32s(df: &mut DataFrame, name: &str) -> PolarsResult<Vec<f32>> {
+    Ok(copy_values(df.drop_in_place(name)?.f32()?, f32::NAN))
 }
 
 /// Sorts `times` ascending and `values` with them, when they are not already.
@@ -170,7 +162,7 @@ pub fn load_series(
     index_column: Option<&str>,
     metric: &str,
     filter: &Filter,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<Vec<Series>> {
     let index = match index_column {
         Some(c) => col(c).cast(DataType::UInt32),
@@ -189,14 +181,15 @@ pub fn load_series(
             col(metric).cast(DataType::Float64).alias("v"),
         ],
         &format!("loading {}.{metric}", table.name),
-        |df| -> PolarsResult<Runs> {
+        |mut df| -> PolarsResult<Runs> {
+            let df = &mut df;
             let (d, fp, ix, t) = (
                 u32s(df, "d")?,
                 u32s(df, "fiber_pair")?,
                 u32s(df, "index")?,
                 i64s(df, "t")?,
             );
-            let v = copy_values(df.column("v")?.f64()?, f64::NAN);
+            let v = f64s(df, "v")?;
             // Runs of one key; a key may come back later in the file.
             let mut runs: Runs = Vec::new();
             for i in 0..t.len() {
@@ -240,76 +233,23 @@ pub fn load_series(
         .collect())
 }
 
-/// One fiber's optical samples as a time-by-channel matrix (NaN where a channel did not report).
+/// One fiber's optical samples of one partition (cable-day): Q as a time-by-channel matrix, kept
+/// until every day is read (each channel's mean over the window needs them all), and the per-time
+/// aggregates that need no other day, computed at once.
 #[derive(Debug, Default)]
-struct FiberMatrix {
+struct FiberDay {
     /// Sample times, ascending, unique.
     times: Vec<i64>,
     /// Channel ids, ascending: the matrix columns.
     channels: Vec<u32>,
-    /// Q, dB, row-major (`times.len() x channels.len()`).
+    /// Q, dB, row-major (`times.len() x channels.len()`), NaN where a channel did not report.
     q: Vec<f32>,
-    /// SOP rate-of-change maximum, krad/s, same layout.
-    sop: Vec<f32>,
-}
-
-impl FiberMatrix {
-    /// Appends `other` (later rows); columns are widened to the union of channels.
-    fn append(&mut self, other: FiberMatrix) {
-        if self.times.is_empty() {
-            *self = other;
-            return;
-        }
-        let mut other = other;
-        if other.channels != self.channels {
-            let mut all = self.channels.clone();
-            all.extend(&other.channels);
-            all.sort_unstable();
-            all.dedup();
-            if all != self.channels {
-                *self = self.widened(&all);
-            }
-            other = other.widened(&all);
-        }
-        self.times.extend(other.times);
-        self.q.extend(other.q);
-        self.sop.extend(other.sop);
-    }
-
-    fn widened(&self, channels: &[u32]) -> FiberMatrix {
-        let (w, nw) = (self.channels.len(), channels.len());
-        let mut out = FiberMatrix {
-            times: self.times.clone(),
-            channels: channels.to_vec(),
-            q: vec![f32::NAN; self.times.len() * nw],
-            sop: vec![f32::NAN; self.times.len() * nw],
-        };
-        for (c, id) in self.channels.iter().enumerate() {
-            let Ok(nc) = channels.binary_search(id) else {
-                continue;
-            };
-            for r in 0..self.times.len() {
-                out.q[r * nw + nc] = self.q[r * w + c];
-                out.sop[r * nw + nc] = self.sop[r * w + c];
-            }
-        }
-        out
-    }
-
-    /// Rows in time order (partitions arrive in day order; this only matters for odd files).
-    fn sort_rows(&mut self) {
-        if self.times.windows(2).all(|w| w[0] < w[1]) {
-            return;
-        }
-        let w = self.channels.len();
-        let mut order: Vec<usize> = (0..self.times.len()).collect();
-        order.sort_by_key(|&i| self.times[i]);
-        let row = |m: &[f32], i: usize| m[i * w..(i + 1) * w].to_vec();
-        self.q = order.iter().flat_map(|&i| row(&self.q, i)).collect();
-        self.sop = order.iter().flat_map(|&i| row(&self.sop, i)).collect();
-        self.times = order.iter().map(|&i| self.times[i]).collect();
-        // Duplicate times (the same sample stored twice) are kept; the detectors see them as such.
-    }
+    /// Channels reporting Q at each time.
+    reporting: Vec<u32>,
+    /// Median Q over the channels at each time, dB.
+    q_median: Vec<f64>,
+    /// Median SOP rate-of-change maximum over the channels at each time, krad/s.
+    sop_median: Vec<f64>,
 }
 
 /// Median of the finite values in `scratch` (reordered); the mean of the middle two for an even
@@ -328,16 +268,15 @@ fn median_of(scratch: &mut [f32]) -> f64 {
 }
 
 /// The matrices of every fiber in one partition frame (`d`, `fiber_pair`, `ch`, `t`, `q`, `sop`).
-fn fiber_matrices(df: &DataFrame) -> PolarsResult<Vec<((u32, u32), FiberMatrix)>> {
+fn fiber_days(mut df: DataFrame) -> PolarsResult<Vec<((u32, u32), FiberDay)>> {
+    let df = &mut df;
     let (d, fp, ch, t) = (
         u32s(df, "d")?,
         u32s(df, "fiber_pair")?,
         u32s(df, "ch")?,
         i64s(df, "t")?,
     );
-    let floats =
-        |name: &str| -> PolarsResult<Vec<f32>> { Ok(copy_values(df.column(name)?.f32()?, f32::NAN)) };
-    let (q, sop) = (floats("q")?, floats("sop")?);
+    let (q, sop) = (f32s(df, "q")?, f32s(df, "sop")?);
     // Rows of each fiber, as runs of one channel with ascending times.
     let mut fibers: std::collections::BTreeMap<(u32, u32), Vec<std::ops::Range<usize>>> = Default::default();
     let mut start = 0;
@@ -388,43 +327,68 @@ fn fiber_matrices(df: &DataFrame) -> PolarsResult<Vec<((u32, u32), FiberMatrix)>
         channels.sort_unstable();
         channels.dedup();
         let w = channels.len();
-        let mut m = FiberMatrix {
-            q: vec![f32::NAN; times.len() * w],
-            sop: vec![f32::NAN; times.len() * w],
-            times,
-            channels,
-        };
+        let rows = times.len();
+        let mut q_matrix = vec![f32::NAN; rows * w];
+        let mut sop_matrix = vec![f32::NAN; rows * w];
         for r in &runs {
-            let Ok(c) = m.channels.binary_search(&ch[r.start]) else {
+            let Ok(c) = channels.binary_search(&ch[r.start]) else {
                 continue;
             };
-            let same = t[r.clone()] == m.times[..];
+            let same = t[r.clone()] == times[..];
             for (k, i) in r.clone().enumerate() {
                 let row = if same {
                     k
                 } else {
-                    match m.times.binary_search(&t[i]) {
+                    match times.binary_search(&t[i]) {
                         Ok(row) => row,
                         Err(_) => continue,
                     }
                 };
-                m.q[row * w + c] = q[i];
-                m.sop[row * w + c] = sop[i];
+                q_matrix[row * w + c] = q[i];
+                sop_matrix[row * w + c] = sop[i];
             }
         }
-        out.push((key, m));
+        let mut day = FiberDay {
+            reporting: Vec::with_capacity(rows),
+            q_median: Vec::with_capacity(rows),
+            sop_median: Vec::with_capacity(rows),
+            times,
+            channels,
+            q: q_matrix,
+        };
+        let mut scratch: Vec<f32> = Vec::with_capacity(w);
+        for r in 0..rows {
+            scratch.clear();
+            scratch.extend(
+                day.q[r * w..(r + 1) * w]
+                    .iter()
+                    .copied()
+                    .filter(|v| v.is_finite()),
+            );
+            day.reporting.push(scratch.len() as u32);
+            day.q_median.push(median_of(&mut scratch));
+            scratch.clear();
+            scratch.extend(
+                sop_matrix[r * w..(r + 1) * w]
+                    .iter()
+                    .copied()
+                    .filter(|v| v.is_finite()),
+            );
+            day.sop_median.push(median_of(&mut scratch));
+        }
+        out.push((key, day));
     }
     Ok(out)
 }
 
 /// Per fiber and time, over the fiber's channels: how many reported, median Q, median SOP maximum,
 /// and the lowest channel Q against that channel's own mean over the window (and which channel).
-/// Each partition (cable-day) is read on its own, in parallel, as a time-by-channel matrix per
-/// fiber; only the six columns needed are read.
+/// Each partition (cable-day) is read and reduced on its own, in parallel (only the six columns
+/// needed are read); what stays until the end is one Q matrix per fiber and day.
 pub fn load_fiber_optical(
     data: &std::path::Path,
     filter: &Filter,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<Vec<crate::detect::FiberSeries>> {
     use rayon::prelude::*;
     use tables::{OPTICAL_CHANNEL, col as c};
@@ -441,152 +405,185 @@ pub fn load_fiber_optical(
             col(c::SOP_ROC_KRAD_S_MAX).cast(DataType::Float32).alias("sop"),
         ],
         "aggregating optical_channel per fiber",
-        fiber_matrices,
+        fiber_days,
         progress,
     )?;
-    // Each fiber's days, in order; joined (a copy) in parallel, one fiber per task.
-    let mut days: std::collections::BTreeMap<SeriesKey, Vec<FiberMatrix>> = Default::default();
+    // Each fiber's days, in order; joined in parallel, one fiber per task.
+    let mut days: std::collections::BTreeMap<SeriesKey, Vec<FiberDay>> = Default::default();
     for (p, fibers) in parts {
-        for ((d, fiber_pair), m) in fibers {
+        for ((d, fiber_pair), day) in fibers {
             let key = SeriesKey {
                 cable: p.cable.clone(),
                 direction: DIRECTIONS[d as usize].to_owned(),
                 fiber_pair,
                 index: 0,
             };
-            days.entry(key).or_default().push(m);
+            days.entry(key).or_default().push(day);
         }
     }
     Ok(days
         .into_par_iter()
-        .map(|(key, parts)| {
-            let mut m = FiberMatrix::default();
-            for part in parts {
-                m.append(part);
-            }
-            m.sort_rows();
-            aggregate(key, &m)
-        })
+        .map(|(key, days)| join_days(key, days))
         .collect())
 }
 
-/// The per-time aggregates of one fiber's matrix.
-fn aggregate(key: SeriesKey, m: &FiberMatrix) -> crate::detect::FiberSeries {
-    let w = m.channels.len();
-    let mut means = vec![0.0f64; w];
-    let mut counts = vec![0usize; w];
-    for row in m.q.chunks_exact(w.max(1)) {
-        for (c, &v) in row.iter().enumerate() {
-            if v.is_finite() {
-                means[c] += f64::from(v);
-                counts[c] += 1;
+/// One fiber's series over the window from its days: the per-time aggregates joined, and each
+/// time's lowest channel against that channel's mean over all days (a channel missing from some
+/// days is averaged over the days it reported).
+fn join_days(key: SeriesKey, days: Vec<FiberDay>) -> crate::detect::FiberSeries {
+    let mut sums: std::collections::BTreeMap<u32, (f64, usize)> = Default::default();
+    for day in &days {
+        let w = day.channels.len();
+        for row in day.q.chunks_exact(w.max(1)) {
+            for (&id, &v) in day.channels.iter().zip(row) {
+                if v.is_finite() {
+                    let s = sums.entry(id).or_default();
+                    s.0 += f64::from(v);
+                    s.1 += 1;
+                }
             }
         }
     }
-    for (mean, &n) in means.iter_mut().zip(&counts) {
-        *mean = if n > 0 { *mean / n as f64 } else { f64::NAN };
-    }
-    let n = m.times.len();
+    let n: usize = days.iter().map(|d| d.times.len()).sum();
     let mut f = crate::detect::FiberSeries {
         key,
-        times_ns: m.times.clone(),
+        times_ns: Vec::with_capacity(n),
         channels: Vec::with_capacity(n),
         q_db: Vec::with_capacity(n),
         sop_max: Vec::with_capacity(n),
         q_dev_min: Vec::with_capacity(n),
         worst_channel: Vec::with_capacity(n),
     };
-    let mut scratch: Vec<f32> = Vec::with_capacity(w);
-    for r in 0..n {
-        let (q, sop) = (&m.q[r * w..(r + 1) * w], &m.sop[r * w..(r + 1) * w]);
-        scratch.clear();
-        scratch.extend(q.iter().copied().filter(|v| v.is_finite()));
-        let reporting = scratch.len();
-        f.channels.push(reporting as u32);
-        f.q_db.push(median_of(&mut scratch));
-        scratch.clear();
-        scratch.extend(sop.iter().copied().filter(|v| v.is_finite()));
-        f.sop_max.push(median_of(&mut scratch));
-        let worst = (0..w)
-            .filter(|&c| q[c].is_finite())
-            .map(|c| (f64::from(q[c]) - means[c], c))
-            .min_by(|a, b| a.0.total_cmp(&b.0));
-        f.q_dev_min.push(worst.map_or(f64::NAN, |w| w.0));
-        f.worst_channel.push(worst.map_or(0, |w| m.channels[w.1]));
+    for day in days {
+        let w = day.channels.len();
+        let means: Vec<f64> = day
+            .channels
+            .iter()
+            .map(|id| sums.get(id).map_or(f64::NAN, |&(s, k)| s / k as f64))
+            .collect();
+        for r in 0..day.times.len() {
+            let q = &day.q[r * w..(r + 1) * w];
+            let worst = (0..w)
+                .filter(|&c| q[c].is_finite())
+                .map(|c| (f64::from(q[c]) - means[c], c))
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            f.q_dev_min.push(worst.map_or(f64::NAN, |w| w.0));
+            f.worst_channel.push(worst.map_or(0, |w| day.channels[w.1]));
+        }
+        f.times_ns.extend(day.times);
+        f.channels.extend(day.reporting);
+        f.q_db.extend(day.q_median);
+        f.sop_max.extend(day.sop_median);
+    }
+    // Days arrive in order; only odd files (a sample stored under another day) need sorting.
+    // Duplicate times (the same sample stored twice) are kept; the detectors see them as such.
+    if !f.times_ns.is_sorted() {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| f.times_ns[i]);
+        fn permute<T: Copy>(v: &mut Vec<T>, order: &[usize]) {
+            *v = order.iter().map(|&i| v[i]).collect();
+        }
+        permute(&mut f.times_ns, &order);
+        permute(&mut f.channels, &order);
+        permute(&mut f.q_db, &order);
+        permute(&mut f.sop_max, &order);
+        permute(&mut f.q_dev_min, &order);
+        permute(&mut f.worst_channel, &order);
     }
     f
 }
 
-/// The key columns of a frame sorted by series, read row by row without allocating.
-struct KeyColumns<'a> {
-    cable: &'a StringChunked,
-    direction: &'a StringChunked,
-    fiber_pair: &'a UInt32Chunked,
-}
-
-impl<'a> KeyColumns<'a> {
-    fn new(df: &'a DataFrame) -> PolarsResult<Self> {
-        Ok(Self {
-            cable: df.column("cable")?.str()?,
-            direction: df.column("direction")?.str()?,
-            fiber_pair: df.column("fiber_pair")?.u32()?,
-        })
-    }
-
-    /// Whether row `i` belongs to the fiber `key`.
-    fn is(&self, i: usize, key: &SeriesKey) -> bool {
-        self.cable.get(i) == Some(key.cable.as_str())
-            && self.direction.get(i) == Some(key.direction.as_str())
-            && self.fiber_pair.get(i) == Some(key.fiber_pair)
-    }
-
-    /// The fiber of row `i`.
-    fn key(&self, i: usize) -> SeriesKey {
-        SeriesKey {
-            cable: self.cable.get(i).unwrap_or_default().to_owned(),
-            direction: self.direction.get(i).unwrap_or_default().to_owned(),
-            fiber_pair: self.fiber_pair.get(i).unwrap_or_default(),
-            index: 0,
-        }
-    }
-}
-
 /// Path identifiers of the latency probes where they change: (fiber, time, path id) for the first
 /// probe of each fiber and each probe whose path differs from the one before, sorted by fiber and
-/// time.
-pub fn load_paths(data: &std::path::Path, filter: &Filter) -> Result<Vec<(SeriesKey, i64, String)>> {
+/// time. Each partition is read on its own (path ids become small integers there); each fiber's
+/// probes are then put in time order across days.
+pub fn load_paths(
+    data: &std::path::Path,
+    filter: &Filter,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<Vec<(SeriesKey, i64, String)>> {
     use tables::{LATENCY, col as c};
-    let df = scan(data, &LATENCY, filter)?
-        .select([
-            col(c::CABLE),
-            col(c::DIRECTION),
+    /// One fiber's probes as (time, index into the partition's path ids).
+    type FiberProbes = ((u32, u32), Vec<(i64, u32)>);
+    /// A partition's path ids, and each fiber's probes.
+    type Probes = (Vec<String>, Vec<FiberProbes>);
+    let parts = read_partitions(
+        data,
+        &LATENCY,
+        filter,
+        vec![
+            direction_code(),
             col(c::FIBER_PAIR),
             col(c::TIME).cast(DataType::Int64).alias("t"),
-            col(c::PATH_ID),
-        ])
-        .sort(
-            ["cable", "direction", "fiber_pair", "t"],
-            SortMultipleOptions::default(),
-        )
-        .collect()
-        .map_err(polars_ctx("loading latency.path_id"))?;
-    let read = || -> PolarsResult<Vec<(SeriesKey, i64, String)>> {
-        let keys = KeyColumns::new(&df)?;
-        let t = df.column("t")?.i64()?;
-        let path = df.column(c::PATH_ID)?.str()?;
-        let mut out: Vec<(SeriesKey, i64, String)> = Vec::new();
-        for i in 0..df.height() {
-            let p = path.get(i).unwrap_or_default();
-            let new_fiber = out.last().is_none_or(|(k, _, _)| !keys.is(i, k));
-            if new_fiber || out.last().is_some_and(|(_, _, last)| last != p) {
-                let key = match out.last() {
-                    Some((k, _, _)) if !new_fiber => k.clone(),
-                    _ => keys.key(i),
+            col(c::PATH_ID).alias("path"),
+        ],
+        "loading latency.path_id",
+        |mut df| -> PolarsResult<Probes> {
+            let df = &mut df;
+            let (d, fp, t) = (u32s(df, "d")?, u32s(df, "fiber_pair")?, i64s(df, "t")?);
+            let mut ids: Vec<String> = Vec::new();
+            let mut index: std::collections::HashMap<&str, u32> = Default::default();
+            let mut fibers: Vec<FiberProbes> = Vec::new();
+            for (i, path) in df.column("path")?.str()?.iter().enumerate() {
+                let path = path.unwrap_or_default();
+                let id = *index.entry(path).or_insert_with(|| {
+                    ids.push(path.to_owned());
+                    (ids.len() - 1) as u32
+                });
+                let fiber = (d[i], fp[i]);
+                // Rows come in runs of one fiber: look at the last one first.
+                let at = match fibers.iter().rposition(|(f, _)| *f == fiber) {
+                    Some(at) => at,
+                    None => {
+                        fibers.push((fiber, Vec::new()));
+                        fibers.len() - 1
+                    }
                 };
-                out.push((key, t.get(i).unwrap_or_default(), p.to_owned()));
+                fibers[at].1.push((t[i], id));
+            }
+            Ok((ids, fibers))
+        },
+        progress,
+    )?;
+    let mut ids: Vec<String> = Vec::new();
+    let mut index: std::collections::HashMap<String, u32> = Default::default();
+    let mut probes: std::collections::BTreeMap<SeriesKey, Vec<(i64, u32)>> = Default::default();
+    for (p, (local, fibers)) in parts {
+        let global: Vec<u32> = local
+            .into_iter()
+            .map(|id| {
+                *index.entry(id.clone()).or_insert_with(|| {
+                    ids.push(id);
+                    (ids.len() - 1) as u32
+                })
+            })
+            .collect();
+        for ((d, fiber_pair), rows) in fibers {
+            let key = SeriesKey {
+                cable: p.cable.clone(),
+                direction: DIRECTIONS[d as usize].to_owned(),
+                fiber_pair,
+                index: 0,
+            };
+            probes
+                .entry(key)
+                .or_default()
+                .extend(rows.into_iter().map(|(t, id)| (t, global[id as usize])));
+        }
+    }
+    let mut out = Vec::new();
+    for (key, mut rows) in probes {
+        if !rows.is_sorted_by_key(|r| r.0) {
+            // Stable: probes at the same time keep the order they were stored in.
+            rows.sort_by_key(|r| r.0);
+        }
+        let mut last: Option<u32> = None;
+        for (t, id) in rows {
+            if last != Some(id) {
+                out.push((key.clone(), t, ids[id as usize].clone()));
+                last = Some(id);
             }
         }
-        Ok(out)
-    };
-    read().map_err(polars_ctx("reading latency.path_id"))
+    }
+    Ok(out)
 }

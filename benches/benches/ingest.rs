@@ -94,7 +94,7 @@ async fn run(streams: Vec<StationStream>, persist: bool, topology: &std::path::P
 }
 
 fn main() {
-    cablewatch_collector::alloc::tune_allocator();
+    cablewatch_collector::alloc::tune_allocator(cablewatch_collector::alloc::COLLECTOR);
     // Only optical rows: they are the volume; one day of the large scenario (1-minute samples).
     let scenario = Scenario::load("large").unwrap();
     let sim = Simulation::new(&scenario, 1).unwrap();

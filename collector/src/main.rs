@@ -184,8 +184,8 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let tuning = cablewatch_collector::alloc::tune_allocator();
-    tracing::debug!(?tuning, "Allocator purge delay.");
+    let tuning = cablewatch_collector::alloc::tune_allocator(cablewatch_collector::alloc::COLLECTOR);
+    tracing::debug!(?tuning, "Allocator settings.");
     let cli = Cli::parse();
     if let Some(Command::DevCerts {
         out,

@@ -351,3 +351,110 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// Path changes read partition by partition agree with one polars sort over the whole table, also
+/// when a day's rows are stored in reverse order and a fiber changes path within a day and back
+/// on the next.
+#[test]
+fn path_changes_match_a_sort_over_the_whole_table() {
+    use cablewatch_proto::tables::LATENCY;
+    use polars::prelude::*;
+    let mut s = Scenario::load("tiny").unwrap();
+    s.days = 3.0;
+    let dir = tempfile::tempdir().unwrap();
+    write_tables(&Simulation::new(&s, 22).unwrap(), dir.path()).unwrap();
+    let files = walk(&dir.path().join(LATENCY.name));
+    assert!(files.len() >= 3, "{files:?}");
+    // Day 2 of the first cable: reversed, and fiber pair 1 on another path from its middle on; the
+    // next day starts on the usual path again.
+    let target = &files[1];
+    let mut df = LazyFrame::scan_parquet(
+        PlRefPath::new(target.to_string_lossy().as_ref()),
+        Default::default(),
+    )
+    .unwrap()
+    .collect()
+    .unwrap();
+    let half = df.height() / 2;
+    let paths: StringChunked = (0..df.height())
+        .map(|i| {
+            let fp = df.column("fiber_pair").unwrap().u32().unwrap().get(i).unwrap();
+            let p = df
+                .column("path_id")
+                .unwrap()
+                .str()
+                .unwrap()
+                .get(i)
+                .unwrap()
+                .to_owned();
+            Some(if fp == 1 && i >= half {
+                "detour".to_owned()
+            } else {
+                p
+            })
+        })
+        .collect();
+    df.replace("path_id", paths.into_series().into()).unwrap();
+    let mut df = df.reverse();
+    ParquetWriter::new(std::fs::File::create(target).unwrap())
+        .finish(&mut df)
+        .unwrap();
+
+    let changes =
+        cablewatch_analyzer::series::load_paths(dir.path(), &Filter::default(), &mut |_, _| {}).unwrap();
+    let glob = dir.path().join(LATENCY.name).join("**/*.parquet");
+    let all = LazyFrame::scan_parquet(
+        PlRefPath::new(glob.to_string_lossy().as_ref()),
+        ScanArgsParquet {
+            hive_options: HiveOptions::new_enabled(),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .select([
+        col("cable"),
+        col("direction"),
+        col("fiber_pair"),
+        col("time").cast(DataType::Int64).alias("t"),
+        col("path_id"),
+    ])
+    .sort(
+        ["cable", "direction", "fiber_pair", "t"],
+        SortMultipleOptions::default().with_maintain_order(true),
+    )
+    .collect()
+    .unwrap();
+    let col_str = |n: &str| all.column(n).unwrap().str().unwrap().clone();
+    let (cable, direction, path) = (col_str("cable"), col_str("direction"), col_str("path_id"));
+    let fp = all.column("fiber_pair").unwrap().u32().unwrap();
+    let t = all.column("t").unwrap().i64().unwrap();
+    let mut expected: Vec<(String, String, u32, i64, String)> = Vec::new();
+    for i in 0..all.height() {
+        let key = (
+            cable.get(i).unwrap().to_owned(),
+            direction.get(i).unwrap().to_owned(),
+            fp.get(i).unwrap(),
+        );
+        let p = path.get(i).unwrap();
+        let same_fiber = expected
+            .last()
+            .is_some_and(|e| (e.0.as_str(), e.1.as_str(), e.2) == (key.0.as_str(), key.1.as_str(), key.2));
+        if !same_fiber || expected.last().is_some_and(|e| e.4 != p) {
+            expected.push((key.0, key.1, key.2, t.get(i).unwrap(), p.to_owned()));
+        }
+    }
+    let got: Vec<(String, String, u32, i64, String)> = changes
+        .into_iter()
+        .map(|(k, t, p)| (k.cable, k.direction, k.fiber_pair, t, p))
+        .collect();
+    assert_eq!(got, expected);
+    // The detour shows: onto it, and back to the usual path the next day.
+    let onto: Vec<usize> = (0..got.len()).filter(|&i| got[i].4 == "detour").collect();
+    assert!(!onto.is_empty(), "{got:?}");
+    for i in onto {
+        let back = got.get(i + 1).expect("a change after the detour");
+        assert_eq!((&back.0, &back.1, back.2), (&got[i].0, &got[i].1, got[i].2));
+        assert_ne!(back.4, "detour");
+        assert!(back.3 > got[i].3);
+    }
+}
