@@ -197,7 +197,7 @@ fn resumed_runs_add_up_to_a_full_run() {
 }
 
 /// Bad input stops `run` with exit status 2 and a message naming the file or field: a corrupt
-/// Parquet file, a column of the wrong type, an unknown cable.
+/// Parquet file, a column of the wrong type, a direction that is not one, an unknown cable.
 #[test]
 fn bad_input_is_named_and_exits_2() {
     use polars::prelude::*;
@@ -249,6 +249,32 @@ fn bad_input_is_named_and_exits_2() {
         err.contains("delay_us") && err.contains(&*day.to_string_lossy()),
         "{err}"
     );
+
+    // A direction that is neither `a_to_b` nor `b_to_a` (line monitoring is read first).
+    let (day, file) = part("line_monitoring");
+    let mut df = LazyFrame::scan_parquet(
+        PlRefPath::new(file.to_string_lossy().as_ref()),
+        Default::default(),
+    )
+    .unwrap()
+    .with_column(
+        when(col("repeater").eq(lit(2u32)))
+            .then(lit("sideways"))
+            .otherwise(col("direction"))
+            .alias("direction"),
+    )
+    .collect()
+    .unwrap();
+    ParquetWriter::new(std::fs::File::create(&file).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let (code, err) = run_cli(&[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("direction") && err.contains("a_to_b") && err.contains(&*day.to_string_lossy()),
+        "{err}"
+    );
+    std::fs::remove_dir_all(options.data.join("line_monitoring")).unwrap();
 
     // A file that is not Parquet at all.
     let (day, file) = part("optical_channel");
