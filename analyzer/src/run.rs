@@ -27,7 +27,7 @@ use crate::{
     error::polars_ctx,
     fusion::{Class, Finding, FusionConfig, fuse},
     load::{Filter, has_data},
-    series::{load_fiber_optical, load_paths, load_series},
+    series::{load_fiber_optical, load_latency, load_series},
 };
 
 /// What to analyse.
@@ -363,22 +363,15 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
         stage("line monitoring", t);
     }
     if has(&LATENCY) {
-        progress(Progress::Stage("latency: loading delay per fiber"));
+        progress(Progress::Stage("latency: loading delay and path per fiber"));
         let t = Instant::now();
-        let lat = load_series(
-            &options.data,
-            &LATENCY,
-            None,
-            tables::col::DELAY_US,
-            &options.filter,
-            &mut |done, total| {
-                progress(Progress::Partitions {
-                    table: LATENCY.name,
-                    done,
-                    total,
-                })
-            },
-        )?;
+        let (lat, paths) = load_latency(&options.data, &options.filter, &mut |done, total| {
+            progress(Progress::Partitions {
+                table: LATENCY.name,
+                done,
+                total,
+            })
+        })?;
         rows.insert(LATENCY.name, lat.iter().map(|s| s.values.len()).sum());
         lat.iter().for_each(|s| saw(s.times_ns.last()));
         stage_line(
@@ -386,14 +379,6 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
             &format!("latency: detecting on {} series", lat.len()),
         );
         evidence.extend(detect::latency(&lat, &config));
-        progress(Progress::Stage("latency: loading path ids per fiber"));
-        let paths = load_paths(&options.data, &options.filter, &mut |done, total| {
-            progress(Progress::Partitions {
-                table: LATENCY.name,
-                done,
-                total,
-            })
-        })?;
         evidence.extend(detect::path_changes(&paths));
         stage("latency", t);
     }

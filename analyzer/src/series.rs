@@ -165,52 +165,62 @@ fn sort_by_time<T: Copy>(times: &mut Vec<i64>, values: &mut Vec<T>) {
     *values = order.iter().map(|&i| values[i]).collect();
 }
 
-/// Loads `metric` of `table` as series keyed by `index_column` (`None`: one series per fiber and
-/// direction), one partition (cable-day) at a time; `progress` hears (partitions done, total).
-pub fn load_series(
-    data: &std::path::Path,
-    table: &'static Table,
-    index_column: Option<&str>,
-    metric: &str,
-    filter: &Filter,
-    progress: &mut (dyn FnMut(usize, usize) + Send),
-) -> Result<Vec<Series>> {
+/// One partition-direction's rows of each series, as runs: ((fiber pair, index), times, values).
+type Runs = Vec<((u32, u32), Vec<i64>, Vec<f64>)>;
+
+/// The key, time and value columns of a frame with `fiber_pair`, `index`, `t` and `v`, taken out
+/// of it.
+struct Rows {
+    fiber_pair: Vec<u32>,
+    index: Vec<u32>,
+    t: Vec<i64>,
+    v: Vec<f64>,
+}
+
+impl Rows {
+    fn take(df: &mut DataFrame) -> PolarsResult<Self> {
+        Ok(Self {
+            fiber_pair: u32s(df, "fiber_pair")?,
+            index: u32s(df, "index")?,
+            t: i64s(df, "t")?,
+            v: f64s(df, "v")?,
+        })
+    }
+
+    /// The runs of one key; a key may come back later in the file.
+    fn runs(&self) -> Runs {
+        let mut runs: Runs = Vec::new();
+        for i in 0..self.t.len() {
+            let key = (self.fiber_pair[i], self.index[i]);
+            match runs.last_mut() {
+                Some((k, times, values)) if *k == key => {
+                    times.push(self.t[i]);
+                    values.push(self.v[i]);
+                }
+                _ => runs.push((key, vec![self.t[i]], vec![self.v[i]])),
+            }
+        }
+        runs
+    }
+}
+
+/// The columns [`Rows`] takes: `metric` of series keyed by `index_column` (`None`: one series
+/// per fiber and direction).
+fn series_columns(index_column: Option<&str>, metric: &str) -> Vec<Expr> {
     let index = match index_column {
         Some(c) => col(c).cast(DataType::UInt32),
         None => lit(0u32).cast(DataType::UInt32),
     };
-    type Runs = Vec<((u32, u32), Vec<i64>, Vec<f64>)>;
-    let parts = read_partitions(
-        data,
-        table,
-        filter,
-        vec![
-            col(tables::col::FIBER_PAIR),
-            index.alias("index"),
-            col(tables::col::TIME).cast(DataType::Int64).alias("t"),
-            col(metric).cast(DataType::Float64).alias("v"),
-        ],
-        &format!("loading {}.{metric}", table.name),
-        |_, mut df| -> PolarsResult<Runs> {
-            let df = &mut df;
-            let (fp, ix, t) = (u32s(df, "fiber_pair")?, u32s(df, "index")?, i64s(df, "t")?);
-            let v = f64s(df, "v")?;
-            // Runs of one key; a key may come back later in the file.
-            let mut runs: Runs = Vec::new();
-            for i in 0..t.len() {
-                let key = (fp[i], ix[i]);
-                match runs.last_mut() {
-                    Some((k, times, values)) if *k == key => {
-                        times.push(t[i]);
-                        values.push(v[i]);
-                    }
-                    _ => runs.push((key, vec![t[i]], vec![v[i]])),
-                }
-            }
-            Ok(runs)
-        },
-        progress,
-    )?;
+    vec![
+        col(tables::col::FIBER_PAIR),
+        index.alias("index"),
+        col(tables::col::TIME).cast(DataType::Int64).alias("t"),
+        col(metric).cast(DataType::Float64).alias("v"),
+    ]
+}
+
+/// Each series' runs of all partitions joined in time order.
+fn join_runs(parts: impl IntoIterator<Item = (Partition, u32, Runs)>) -> Vec<Series> {
     let mut merged: std::collections::BTreeMap<SeriesKey, (Vec<i64>, Vec<f64>)> = Default::default();
     for (p, d, runs) in parts {
         for ((fiber_pair, index), times, values) in runs {
@@ -225,7 +235,7 @@ pub fn load_series(
             v.extend(values);
         }
     }
-    Ok(merged
+    merged
         .into_iter()
         .map(|(key, (mut times, mut values))| {
             sort_by_time(&mut times, &mut values);
@@ -235,7 +245,29 @@ pub fn load_series(
                 values: Array1::from_vec(values),
             }
         })
-        .collect())
+        .collect()
+}
+
+/// Loads `metric` of `table` as series keyed by `index_column` (`None`: one series per fiber and
+/// direction), one partition (cable-day) at a time; `progress` hears (partitions done, total).
+pub fn load_series(
+    data: &std::path::Path,
+    table: &'static Table,
+    index_column: Option<&str>,
+    metric: &str,
+    filter: &Filter,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<Vec<Series>> {
+    let parts = read_partitions(
+        data,
+        table,
+        filter,
+        series_columns(index_column, metric),
+        &format!("loading {}.{metric}", table.name),
+        |_, mut df| Ok(Rows::take(&mut df)?.runs()),
+        progress,
+    )?;
+    Ok(join_runs(parts))
 }
 
 /// One fiber's optical samples of one partition (cable-day): Q as a time-by-channel matrix, kept
@@ -492,57 +524,39 @@ fn join_days(key: SeriesKey, days: Vec<FiberDay>) -> crate::detect::FiberSeries 
     f
 }
 
-/// Path identifiers of the latency probes where they change: (fiber, time, path id) for the first
-/// probe of each fiber and each probe whose path differs from the one before, sorted by fiber and
-/// time. Each partition is read on its own (path ids become small integers there); each fiber's
-/// probes are then put in time order across days.
-pub fn load_paths(
-    data: &std::path::Path,
-    filter: &Filter,
-    progress: &mut (dyn FnMut(usize, usize) + Send),
-) -> Result<Vec<(SeriesKey, i64, String)>> {
-    use tables::{LATENCY, col as c};
-    /// One fiber's probes as (time, index into the partition's path ids).
-    type FiberProbes = (u32, Vec<(i64, u32)>);
-    /// A partition's path ids, and each fiber's probes.
-    type Probes = (Vec<String>, Vec<FiberProbes>);
-    let parts = read_partitions(
-        data,
-        &LATENCY,
-        filter,
-        vec![
-            col(c::FIBER_PAIR),
-            col(c::TIME).cast(DataType::Int64).alias("t"),
-            col(c::PATH_ID).alias("path"),
-        ],
-        "loading latency.path_id",
-        |_, mut df| -> PolarsResult<Probes> {
-            let df = &mut df;
-            let (fp, t) = (u32s(df, "fiber_pair")?, i64s(df, "t")?);
-            let mut ids: Vec<String> = Vec::new();
-            let mut index: std::collections::HashMap<&str, u32> = Default::default();
-            let mut fibers: Vec<FiberProbes> = Vec::new();
-            for (i, path) in df.column("path")?.str()?.iter().enumerate() {
-                let path = path.unwrap_or_default();
-                let id = *index.entry(path).or_insert_with(|| {
-                    ids.push(path.to_owned());
-                    (ids.len() - 1) as u32
-                });
-                let fiber = fp[i];
-                // Rows come in runs of one fiber: look at the last one first.
-                let at = match fibers.iter().rposition(|(f, _)| *f == fiber) {
-                    Some(at) => at,
-                    None => {
-                        fibers.push((fiber, Vec::new()));
-                        fibers.len() - 1
-                    }
-                };
-                fibers[at].1.push((t[i], id));
+/// A change of a fiber's path identifier: (fiber, time of the first probe on the new path, path id).
+pub type PathChange = (SeriesKey, i64, String);
+
+/// One partition-direction's path ids, and each fiber pair's probes as (time, index into those ids).
+type Probes = (Vec<String>, Vec<(u32, Vec<(i64, u32)>)>);
+
+/// The probes of a frame's `path` column, with its rows' fiber pairs and times.
+fn probes_of(df: &DataFrame, fp: &[u32], t: &[i64]) -> PolarsResult<Probes> {
+    let mut ids: Vec<String> = Vec::new();
+    let mut index: std::collections::HashMap<&str, u32> = Default::default();
+    let mut fibers: Vec<(u32, Vec<(i64, u32)>)> = Vec::new();
+    for (i, path) in df.column("path")?.str()?.iter().enumerate() {
+        let path = path.unwrap_or_default();
+        let id = *index.entry(path).or_insert_with(|| {
+            ids.push(path.to_owned());
+            (ids.len() - 1) as u32
+        });
+        // Rows come in runs of one fiber: look at the last one first.
+        let at = match fibers.iter().rposition(|(f, _)| *f == fp[i]) {
+            Some(at) => at,
+            None => {
+                fibers.push((fp[i], Vec::new()));
+                fibers.len() - 1
             }
-            Ok((ids, fibers))
-        },
-        progress,
-    )?;
+        };
+        fibers[at].1.push((t[i], id));
+    }
+    Ok((ids, fibers))
+}
+
+/// The path changes of all partitions: each fiber's probes in time order across days, kept where
+/// the path differs from the one before (and the first).
+fn join_probes(parts: impl IntoIterator<Item = (Partition, u32, Probes)>) -> Vec<PathChange> {
     let mut ids: Vec<String> = Vec::new();
     let mut index: std::collections::HashMap<String, u32> = Default::default();
     let mut probes: std::collections::BTreeMap<SeriesKey, Vec<(i64, u32)>> = Default::default();
@@ -583,5 +597,37 @@ pub fn load_paths(
             }
         }
     }
-    Ok(out)
+    out
+}
+
+/// The latency table in one read: the delay series of each fiber and direction (as
+/// [`load_series`] gives them), and the changes of its path identifier, sorted by fiber and time.
+/// Path ids become small integers per partition; each fiber's probes are then put in time order
+/// across days.
+pub fn load_latency(
+    data: &std::path::Path,
+    filter: &Filter,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<(Vec<Series>, Vec<PathChange>)> {
+    use tables::{LATENCY, col as c};
+    let mut columns = series_columns(None, c::DELAY_US);
+    columns.push(col(c::PATH_ID).alias("path"));
+    let parts = read_partitions(
+        data,
+        &LATENCY,
+        filter,
+        columns,
+        "loading latency",
+        |_, mut df| -> PolarsResult<(Runs, Probes)> {
+            let rows = Rows::take(&mut df)?;
+            Ok((rows.runs(), probes_of(&df, &rows.fiber_pair, &rows.t)?))
+        },
+        progress,
+    )?;
+    let (mut runs, mut probes) = (Vec::with_capacity(parts.len()), Vec::with_capacity(parts.len()));
+    for (p, d, (r, pr)) in parts {
+        runs.push((p.clone(), d, r));
+        probes.push((p, d, pr));
+    }
+    Ok((join_runs(runs), join_probes(probes)))
 }

@@ -352,9 +352,9 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// Path changes read partition by partition agree with one polars sort over the whole table, also
-/// when a day's rows are stored in reverse order and a fiber changes path within a day and back
-/// on the next.
+/// Path changes read partition by partition (with the delays, in one read) agree with one polars
+/// sort over the whole table, also when a day's rows are stored in reverse order and a fiber changes
+/// path within a day and back on the next.
 #[test]
 fn path_changes_match_a_sort_over_the_whole_table() {
     use cablewatch_proto::tables::LATENCY;
@@ -400,8 +400,20 @@ fn path_changes_match_a_sort_over_the_whole_table() {
         .finish(&mut df)
         .unwrap();
 
-    let changes =
-        cablewatch_analyzer::series::load_paths(dir.path(), &Filter::default(), &mut |_, _| {}).unwrap();
+    let (delays, changes) =
+        cablewatch_analyzer::series::load_latency(dir.path(), &Filter::default(), &mut |_, _| {}).unwrap();
+    // The delay series read alongside are those `load_series` gives.
+    let alone = load_series(
+        dir.path(),
+        &LATENCY,
+        None,
+        tables::col::DELAY_US,
+        &Filter::default(),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(delays, alone);
+    assert!(!delays.is_empty());
     let glob = dir.path().join(LATENCY.name).join("**/*.parquet");
     let all = LazyFrame::scan_parquet(
         PlRefPath::new(glob.to_string_lossy().as_ref()),
