@@ -34,6 +34,18 @@ pub struct SeriesKey {
     pub index: u32,
 }
 
+impl SeriesKey {
+    /// The key of a series read from partition `p` in direction `d` (an index into [`DIRECTIONS`]).
+    fn of(p: &Partition, d: u32, fiber_pair: u32, index: u32) -> Self {
+        Self {
+            cable: p.cable.clone(),
+            direction: DIRECTIONS[d as usize].to_owned(),
+            fiber_pair,
+            index,
+        }
+    }
+}
+
 /// One metric over time for one key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -224,13 +236,7 @@ fn join_runs(parts: impl IntoIterator<Item = (Partition, u32, Runs)>) -> Vec<Ser
     let mut merged: std::collections::BTreeMap<SeriesKey, (Vec<i64>, Vec<f64>)> = Default::default();
     for (p, d, runs) in parts {
         for ((fiber_pair, index), times, values) in runs {
-            let key = SeriesKey {
-                cable: p.cable.clone(),
-                direction: DIRECTIONS[d as usize].to_owned(),
-                fiber_pair,
-                index,
-            };
-            let (t, v) = merged.entry(key).or_default();
+            let (t, v) = merged.entry(SeriesKey::of(&p, d, fiber_pair, index)).or_default();
             t.extend(times);
             v.extend(values);
         }
@@ -443,13 +449,9 @@ pub fn load_fiber_optical(
     let mut days: std::collections::BTreeMap<SeriesKey, Vec<FiberDay>> = Default::default();
     for (p, d, fibers) in parts {
         for (fiber_pair, day) in fibers {
-            let key = SeriesKey {
-                cable: p.cable.clone(),
-                direction: DIRECTIONS[d as usize].to_owned(),
-                fiber_pair,
-                index: 0,
-            };
-            days.entry(key).or_default().push(day);
+            days.entry(SeriesKey::of(&p, d, fiber_pair, 0))
+                .or_default()
+                .push(day);
         }
     }
     Ok(days
@@ -571,14 +573,8 @@ fn join_probes(parts: impl IntoIterator<Item = (Partition, u32, Probes)>) -> Vec
             })
             .collect();
         for (fiber_pair, rows) in fibers {
-            let key = SeriesKey {
-                cable: p.cable.clone(),
-                direction: DIRECTIONS[d as usize].to_owned(),
-                fiber_pair,
-                index: 0,
-            };
             probes
-                .entry(key)
+                .entry(SeriesKey::of(&p, d, fiber_pair, 0))
                 .or_default()
                 .extend(rows.into_iter().map(|(t, id)| (t, global[id as usize])));
         }

@@ -247,14 +247,7 @@ fn fiber_aggregates_match_a_polars_group_by() {
     let files: Vec<_> = walk(&dir.path().join(OPTICAL_CHANNEL.name));
     assert!(files.len() >= 2, "{files:?}");
     let target = &files[0];
-    let mut df = LazyFrame::scan_parquet(
-        PlRefPath::new(target.to_string_lossy().as_ref()),
-        Default::default(),
-    )
-    .unwrap()
-    .collect()
-    .unwrap()
-    .reverse();
+    let mut df = crate::scan_file(target).collect().unwrap().reverse();
     let keep: BooleanChunked = (0..df.height())
         .map(|i| {
             let ch = df.column("channel").unwrap().u32().unwrap().get(i).unwrap();
@@ -263,48 +256,39 @@ fn fiber_aggregates_match_a_polars_group_by() {
         })
         .collect();
     df = df.filter(&keep).unwrap();
-    let file = std::fs::File::create(target).unwrap();
-    ParquetWriter::new(file).finish(&mut df).unwrap();
+    crate::overwrite(target, df);
 
     let fibers =
         cablewatch_analyzer::series::load_fiber_optical(dir.path(), &Filter::default(), &mut |_, _| {})
             .unwrap();
-    let glob = dir.path().join(OPTICAL_CHANNEL.name).join("**/*.parquet");
-    let reference = LazyFrame::scan_parquet(
-        PlRefPath::new(glob.to_string_lossy().as_ref()),
-        ScanArgsParquet {
-            hive_options: HiveOptions::new_enabled(),
-            ..Default::default()
-        },
-    )
-    .unwrap()
-    .select([
-        col("cable"),
-        col("direction"),
-        col("fiber_pair"),
-        col("channel"),
-        col("time").cast(DataType::Int64).alias("t"),
-        col("q_db_avg").cast(DataType::Float64).alias("q"),
-        col("sop_roc_krad_s_max").cast(DataType::Float64).alias("sop"),
-    ])
-    .with_column(
-        (col("q")
-            - col("q")
-                .mean()
-                .over([col("cable"), col("direction"), col("fiber_pair"), col("channel")])
-                .unwrap())
-        .alias("qdev"),
-    )
-    .group_by([col("cable"), col("direction"), col("fiber_pair"), col("t")])
-    .agg([
-        len().cast(DataType::UInt32).alias("n"),
-        col("q").median().alias("q"),
-        col("sop").median().alias("sop"),
-        col("qdev").min().alias("qdev"),
-    ])
-    .sort(["cable", "direction", "fiber_pair", "t"], Default::default())
-    .collect()
-    .unwrap();
+    let reference = crate::scan_table(dir.path(), OPTICAL_CHANNEL.name)
+        .select([
+            col("cable"),
+            col("direction"),
+            col("fiber_pair"),
+            col("channel"),
+            col("time").cast(DataType::Int64).alias("t"),
+            col("q_db_avg").cast(DataType::Float64).alias("q"),
+            col("sop_roc_krad_s_max").cast(DataType::Float64).alias("sop"),
+        ])
+        .with_column(
+            (col("q")
+                - col("q")
+                    .mean()
+                    .over([col("cable"), col("direction"), col("fiber_pair"), col("channel")])
+                    .unwrap())
+            .alias("qdev"),
+        )
+        .group_by([col("cable"), col("direction"), col("fiber_pair"), col("t")])
+        .agg([
+            len().cast(DataType::UInt32).alias("n"),
+            col("q").median().alias("q"),
+            col("sop").median().alias("sop"),
+            col("qdev").min().alias("qdev"),
+        ])
+        .sort(["cable", "direction", "fiber_pair", "t"], Default::default())
+        .collect()
+        .unwrap();
     let total: usize = fibers.iter().map(|f| f.times_ns.len()).sum();
     assert_eq!(total, reference.height());
     let (n, q, sop, qdev) = (
@@ -368,13 +352,7 @@ fn path_changes_match_a_sort_over_the_whole_table() {
     // Day 2 of the first cable: reversed, and fiber pair 1 on another path from its middle on; the
     // next day starts on the usual path again.
     let target = &files[1];
-    let mut df = LazyFrame::scan_parquet(
-        PlRefPath::new(target.to_string_lossy().as_ref()),
-        Default::default(),
-    )
-    .unwrap()
-    .collect()
-    .unwrap();
+    let mut df = crate::scan_file(target).collect().unwrap();
     let half = df.height() / 2;
     let paths: StringChunked = (0..df.height())
         .map(|i| {
@@ -395,10 +373,7 @@ fn path_changes_match_a_sort_over_the_whole_table() {
         })
         .collect();
     df.replace("path_id", paths.into_series().into()).unwrap();
-    let mut df = df.reverse();
-    ParquetWriter::new(std::fs::File::create(target).unwrap())
-        .finish(&mut df)
-        .unwrap();
+    crate::overwrite(target, df.reverse());
 
     let (delays, changes) =
         cablewatch_analyzer::series::load_latency(dir.path(), &Filter::default(), &mut |_, _| {}).unwrap();
@@ -414,28 +389,20 @@ fn path_changes_match_a_sort_over_the_whole_table() {
     .unwrap();
     assert_eq!(delays, alone);
     assert!(!delays.is_empty());
-    let glob = dir.path().join(LATENCY.name).join("**/*.parquet");
-    let all = LazyFrame::scan_parquet(
-        PlRefPath::new(glob.to_string_lossy().as_ref()),
-        ScanArgsParquet {
-            hive_options: HiveOptions::new_enabled(),
-            ..Default::default()
-        },
-    )
-    .unwrap()
-    .select([
-        col("cable"),
-        col("direction"),
-        col("fiber_pair"),
-        col("time").cast(DataType::Int64).alias("t"),
-        col("path_id"),
-    ])
-    .sort(
-        ["cable", "direction", "fiber_pair", "t"],
-        SortMultipleOptions::default().with_maintain_order(true),
-    )
-    .collect()
-    .unwrap();
+    let all = crate::scan_table(dir.path(), LATENCY.name)
+        .select([
+            col("cable"),
+            col("direction"),
+            col("fiber_pair"),
+            col("time").cast(DataType::Int64).alias("t"),
+            col("path_id"),
+        ])
+        .sort(
+            ["cable", "direction", "fiber_pair", "t"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect()
+        .unwrap();
     let col_str = |n: &str| all.column(n).unwrap().str().unwrap().clone();
     let (cable, direction, path) = (col_str("cable"), col_str("direction"), col_str("path_id"));
     let fp = all.column("fiber_pair").unwrap().u32().unwrap();

@@ -7,3 +7,34 @@ mod changepoints;
 mod eval;
 mod load;
 mod run;
+
+use polars::prelude::{DataFrame, HiveOptions, LazyFrame, ParquetWriter, PlRefPath, ScanArgsParquet};
+
+/// One Parquet file, lazily.
+pub(crate) fn scan_file(path: &std::path::Path) -> LazyFrame {
+    LazyFrame::scan_parquet(
+        PlRefPath::new(path.to_string_lossy().as_ref()),
+        Default::default(),
+    )
+    .unwrap()
+}
+
+/// Every file of a stored table, with the partition columns (cable, date) from the paths.
+pub(crate) fn scan_table(data: &std::path::Path, table: &str) -> LazyFrame {
+    let glob = data.join(table).join("**/*.parquet");
+    LazyFrame::scan_parquet(
+        PlRefPath::new(glob.to_string_lossy().as_ref()),
+        ScanArgsParquet {
+            hive_options: HiveOptions::new_enabled(),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+/// Replaces a stored file with `df` (tests that tamper with stored data).
+pub(crate) fn overwrite(path: &std::path::Path, mut df: DataFrame) {
+    ParquetWriter::new(std::fs::File::create(path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+}

@@ -108,13 +108,7 @@ fn run_finds_and_localizes_a_tap_and_explains_an_earthquake() {
         serde_json::from_str(&std::fs::read_to_string(options.out.join("findings.json")).unwrap()).unwrap();
     assert_eq!(json.len(), report.findings.len());
     let path = options.out.join("findings.parquet");
-    let df = polars::prelude::LazyFrame::scan_parquet(
-        polars::prelude::PlRefPath::new(path.to_string_lossy().as_ref()),
-        Default::default(),
-    )
-    .unwrap()
-    .collect()
-    .unwrap();
+    let df = crate::scan_file(&path).collect().unwrap();
     assert_eq!(df.height(), report.findings.len());
     // Same input, same findings.
     let again = run(&options, |_| {}).unwrap();
@@ -232,17 +226,11 @@ fn bad_input_is_named_and_exits_2() {
     };
     // A column stored as text where the contract says float.
     let (day, file) = part("latency");
-    let mut df = LazyFrame::scan_parquet(
-        PlRefPath::new(file.to_string_lossy().as_ref()),
-        Default::default(),
-    )
-    .unwrap()
-    .with_column(col("delay_us").cast(DataType::String))
-    .collect()
-    .unwrap();
-    ParquetWriter::new(std::fs::File::create(&file).unwrap())
-        .finish(&mut df)
+    let df = crate::scan_file(&file)
+        .with_column(col("delay_us").cast(DataType::String))
+        .collect()
         .unwrap();
+    crate::overwrite(&file, df);
     let (code, err) = run_cli(&[]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
@@ -252,22 +240,16 @@ fn bad_input_is_named_and_exits_2() {
 
     // A direction that is neither `a_to_b` nor `b_to_a` (line monitoring is read first).
     let (day, file) = part("line_monitoring");
-    let mut df = LazyFrame::scan_parquet(
-        PlRefPath::new(file.to_string_lossy().as_ref()),
-        Default::default(),
-    )
-    .unwrap()
-    .with_column(
-        when(col("repeater").eq(lit(2u32)))
-            .then(lit("sideways"))
-            .otherwise(col("direction"))
-            .alias("direction"),
-    )
-    .collect()
-    .unwrap();
-    ParquetWriter::new(std::fs::File::create(&file).unwrap())
-        .finish(&mut df)
+    let df = crate::scan_file(&file)
+        .with_column(
+            when(col("repeater").eq(lit(2u32)))
+                .then(lit("sideways"))
+                .otherwise(col("direction"))
+                .alias("direction"),
+        )
+        .collect()
         .unwrap();
+    crate::overwrite(&file, df);
     let (code, err) = run_cli(&[]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
