@@ -144,11 +144,14 @@ impl Window {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `run`'s progress on stderr: a line per stage; on a terminal also a bar of the partitions
-/// (cable-days) read, redrawn in place.
+/// `run`'s progress on stderr: a line per stage; on a terminal also one bar of the partitions
+/// (cable-days) read over all tables, with each table's count (the tables are read at the same
+/// time), redrawn in place.
 struct ProgressLine {
     terminal: bool,
     open: bool,
+    /// (table, done, total) of each table heard of, in the order first heard.
+    tables: Vec<(&'static str, usize, usize)>,
 }
 
 impl ProgressLine {
@@ -158,6 +161,7 @@ impl ProgressLine {
         Self {
             terminal,
             open: false,
+            tables: Vec::new(),
         }
     }
 
@@ -169,12 +173,23 @@ impl ProgressLine {
                 let _ = writeln!(err, "[run] {text}");
             }
             run::Progress::Partitions { table, done, total } if self.terminal && total > 0 => {
-                let filled = Self::WIDTH * done / total;
+                match self.tables.iter_mut().find(|t| t.0 == table) {
+                    Some(t) => (t.1, t.2) = (done, total),
+                    None => self.tables.push((table, done, total)),
+                }
+                let (all_done, all) = self.tables.iter().fold((0, 0), |a, t| (a.0 + t.1, a.1 + t.2));
+                let filled = Self::WIDTH * all_done / all.max(1);
+                let each: Vec<String> = self
+                    .tables
+                    .iter()
+                    .map(|(t, d, n)| format!("{t} {d}/{n}"))
+                    .collect();
                 let _ = write!(
                     err,
-                    "\r[run]   {table:<16} [{}{}] {done}/{total} cable-days",
+                    "\r[run]   [{}{}] {all_done}/{all} cable-days ({})",
                     "#".repeat(filled),
-                    "-".repeat(Self::WIDTH - filled)
+                    "-".repeat(Self::WIDTH - filled),
+                    each.join(", ")
                 );
                 let _ = err.flush();
                 self.open = true;
