@@ -476,16 +476,13 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
         gaps.extend(out.gaps);
         data_end_ns = data_end_ns.max(out.data_end_ns);
     }
-    let mut stage = |name: &'static str, started: Instant| {
-        stages.push((name, started.elapsed().as_secs_f64()));
-    };
     stage_line(
         &mut progress,
         &format!("fusing {} pieces of evidence", evidence.len()),
     );
     let t = Instant::now();
     let mut findings = fuse(evidence, &topology, &context, &FusionConfig::default());
-    stage("fusion", t);
+    stages.push(("fusion", t.elapsed().as_secs_f64()));
     let mut is_new = vec![true; findings.len()];
     if let (Some(end), Some((_, old))) = (resumed_from_ns, previous) {
         (findings, is_new) = merge_resumed(old, findings, end);
