@@ -10,7 +10,8 @@
 //! ```
 //!
 //! [`run`] is the scheduled job, [`eval`] scores it against a simulated scenario's ground truth,
-//! [`changepoint`] is the engine on its own, [`summary`] the `inspect` overview. [`demo`] runs the
+//! [`changepoint`] is the engine on its own, [`summary`] the `inspect` overview, [`plot`] the
+//! plotting foundation of the analysts' report (time plots with an embedded font). [`demo`] runs the
 //! whole system on an embedded scenario: simulated stations stream over gRPC into a real collector,
 //! which stores Parquet that this crate then reads.
 
@@ -21,6 +22,7 @@ pub mod error;
 pub mod eval;
 pub mod fusion;
 pub mod load;
+pub mod plot;
 pub mod robust;
 pub mod run;
 pub mod series;
