@@ -11,7 +11,8 @@
 //!
 //! [`run`] is the scheduled job, [`eval`] scores it against a simulated scenario's ground truth,
 //! [`changepoint`] is the engine on its own, [`summary`] the `inspect` overview, [`plot`] the
-//! plotting foundation of the analysts' report (time plots with an embedded font). [`demo`] runs the
+//! plotting foundation of the analysts' report (time plots with an embedded font), [`figures`] a
+//! finding's figures from the stored tables. [`demo`] runs the
 //! whole system on an embedded scenario: simulated stations stream over gRPC into a real collector,
 //! which stores Parquet that this crate then reads.
 
@@ -20,6 +21,7 @@ pub mod demo;
 pub mod detect;
 pub mod error;
 pub mod eval;
+pub mod figures;
 pub mod fusion;
 pub mod load;
 pub mod plot;

@@ -81,11 +81,14 @@ pub fn fonts() -> Result<(), PlotError> {
     result.map_err(PlotError::Font)
 }
 
-/// One line: a label for the legend and its samples (NaN values are gaps).
+/// One line: a label for the legend and its samples (NaN values, and steps in time over three times
+/// the usual one, are gaps).
 #[derive(Debug, Clone)]
 pub struct Line<'a> {
-    /// Legend text.
+    /// Legend text; an empty label keeps the line out of the legend.
     pub label: String,
+    /// Drawn thin and grey behind the others (e.g. every channel under their median).
+    pub faint: bool,
     /// Sample times, ns since the epoch.
     pub times_ns: &'a [i64],
     /// Values, in the plot's unit.
@@ -152,6 +155,32 @@ fn utc(t_ns: i64) -> Utc {
     chrono::DateTime::from_timestamp_nanos(t_ns)
 }
 
+/// The runs of a line drawn unbroken. A gap in the data is a gap in the plot: a NaN, or a step in
+/// time over three times the line's usual one (rows missing during an outage), ends a run.
+fn pieces(line: &Line<'_>) -> Vec<Vec<(i64, f64)>> {
+    let mut steps: Vec<i64> = line.times_ns.windows(2).map(|w| w[1] - w[0]).collect();
+    steps.sort_unstable();
+    let longest = steps
+        .get(steps.len() / 2)
+        .map_or(i64::MAX, |s| s.saturating_mul(3));
+    let mut pieces: Vec<Vec<(i64, f64)>> = vec![Vec::new()];
+    let mut last_t: Option<i64> = None;
+    for (&t, &v) in line.times_ns.iter().zip(line.values) {
+        let jump = last_t.is_some_and(|l| t - l > longest);
+        last_t = Some(t);
+        if (jump || !v.is_finite()) && pieces.last().is_some_and(|p| !p.is_empty()) {
+            pieces.push(Vec::new());
+        }
+        if v.is_finite()
+            && let Some(piece) = pieces.last_mut()
+        {
+            piece.push((t, v));
+        }
+    }
+    pieces.retain(|p| !p.is_empty());
+    pieces
+}
+
 fn draw<DB: DrawingBackend>(plot: &TimePlot<'_>, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(e)?;
@@ -195,24 +224,27 @@ fn draw<DB: DrawingBackend>(plot: &TimePlot<'_>, root: &DrawingArea<DB, Shift>) 
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(e)?;
-    for (i, line) in plot.lines.iter().enumerate() {
-        let colour = PALETTE[i % PALETTE.len()];
-        // NaN splits a line into pieces: a gap in the data is a gap in the plot.
-        let mut pieces: Vec<Vec<(Utc, f64)>> = vec![Vec::new()];
-        for (&t, &v) in line.times_ns.iter().zip(line.values) {
-            match pieces.last_mut() {
-                Some(piece) if v.is_finite() => piece.push((utc(t), v)),
-                Some(piece) if !piece.is_empty() => pieces.push(Vec::new()),
-                _ => {}
-            }
-        }
-        for (k, piece) in pieces.into_iter().filter(|p| !p.is_empty()).enumerate() {
+    // Faint lines first, so the others are drawn over them; colours go to the others in order.
+    let faint = RGBColor(175, 175, 175);
+    let mut order: Vec<&Line<'_>> = plot.lines.iter().filter(|l| l.faint).collect();
+    order.extend(plot.lines.iter().filter(|l| !l.faint));
+    let mut next_colour = 0;
+    for line in order {
+        let (colour, width) = if line.faint {
+            (faint, 1)
+        } else {
+            next_colour += 1;
+            (PALETTE[(next_colour - 1) % PALETTE.len()], 2)
+        };
+        let pieces = pieces(line);
+        for (k, piece) in pieces.into_iter().enumerate() {
+            let points = piece.into_iter().map(|(t, v)| (utc(t), v));
             let series = chart
-                .draw_series(LineSeries::new(piece, colour.stroke_width(2)))
+                .draw_series(LineSeries::new(points, colour.stroke_width(width)))
                 .map_err(e)?;
-            if k == 0 {
+            if k == 0 && !line.label.is_empty() {
                 series.label(line.label.as_str()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(width))
                 });
             }
         }
@@ -235,7 +267,7 @@ fn draw<DB: DrawingBackend>(plot: &TimePlot<'_>, root: &DrawingArea<DB, Shift>) 
             )))
             .map_err(e)?;
     }
-    if plot.lines.len() > 1 || plot.lines.iter().any(|l| !l.label.is_empty()) {
+    if plot.lines.iter().any(|l| !l.label.is_empty()) {
         chart
             .configure_series_labels()
             .label_font((FONT, 14))
@@ -277,11 +309,13 @@ mod tests {
             lines: vec![
                 Line {
                     label: "channel 1".into(),
+                    faint: false,
                     times_ns: times,
                     values: a,
                 },
                 Line {
                     label: "channel 2".into(),
+                    faint: false,
                     times_ns: times,
                     values: b,
                 },
@@ -332,6 +366,26 @@ mod tests {
     }
 
     #[test]
+    fn lines_break_at_missing_values_and_missing_rows() {
+        let minute = 60_000_000_000;
+        let times: Vec<i64> = [0, 1, 2, 3, 4, 10, 11, 12].iter().map(|m| m * minute).collect();
+        let values = [1.0, 2.0, f64::NAN, 4.0, 5.0, 6.0, 7.0, f64::NAN];
+        let line = Line {
+            label: String::new(),
+            faint: false,
+            times_ns: &times,
+            values: &values,
+        };
+        let runs: Vec<Vec<f64>> = pieces(&line)
+            .into_iter()
+            .map(|p| p.into_iter().map(|(_, v)| v).collect())
+            .collect();
+        // The NaN at minute 2 and the rows missing from minute 5 to 9 split it; the NaN at the end
+        // leaves nothing behind.
+        assert_eq!(runs, vec![vec![1.0, 2.0], vec![4.0, 5.0], vec![6.0, 7.0]]);
+    }
+
+    #[test]
     fn bad_requests_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let (times, a, b) = sample();
@@ -343,6 +397,7 @@ mod tests {
         let empty = TimePlot {
             lines: vec![Line {
                 label: "gone".into(),
+                faint: false,
                 times_ns: &times,
                 values: &nan,
             }],

@@ -88,6 +88,19 @@ fn run_finds_and_localizes_a_tap_and_explains_an_earthquake() {
         "{:#?}",
         tap.explanations
     );
+    // Its figure: every channel's Q around it, from the stored files.
+    let plots = dir.path().join("plots");
+    let png = cablewatch_analyzer::figures::channel_q(&options.data, tap, &plots).unwrap();
+    assert_eq!(png, plots.join(format!("{}-q.png", tap.id)));
+    let image = image::open(&png).unwrap();
+    assert_eq!((image.width(), image.height()), cablewatch_analyzer::plot::SIZE);
+    // A fiber with no rows in the window is named, and leaves no file.
+    let mut elsewhere = tap.clone();
+    elsewhere.fiber_pair = 99;
+    elsewhere.id = "F9999".into();
+    let err = cablewatch_analyzer::figures::channel_q(&options.data, &elsewhere, &plots).unwrap_err();
+    assert!(err.to_string().contains("F9999"), "{err}");
+    assert!(!plots.join("F9999-q.png").exists());
     let quake: Vec<_> = report
         .findings
         .iter()
