@@ -46,16 +46,7 @@ pub const WINDOW_NS: i64 = 12 * 3_600_000_000_000;
 /// Median of the finite values (NaN when none).
 fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+    crate::robust::median_in_place(&mut v).unwrap_or(f64::NAN)
 }
 
 /// Q of every channel of the finding's fiber from [`WINDOW_NS`] before its start to as long after
