@@ -328,10 +328,6 @@ fn optical_stage(options: &RunOptions, config: &DetectConfig, report: &Report<'_
     })
 }
 
-fn stage_line(progress: &mut impl FnMut(Progress<'_>), text: &str) {
-    progress(Progress::Stage(text));
-}
-
 /// What a run tells its caller as it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress<'a> {
@@ -421,14 +417,11 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
     if let Some(end) = resumed_from_ns {
         let from = end.saturating_sub(options.lookback_ns.max(0));
         filter.since_ns = Some(filter.since_ns.map_or(from, |s| s.max(from)));
-        stage_line(
-            &mut progress,
-            &format!(
-                "resuming after {} (reading from {})",
-                format_ns(end),
-                format_ns(from)
-            ),
-        );
+        progress(Progress::Stage(&format!(
+            "resuming after {} (reading from {})",
+            format_ns(end),
+            format_ns(from)
+        )));
     }
     let options = &RunOptions {
         filter,
@@ -476,10 +469,10 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
         gaps.extend(out.gaps);
         data_end_ns = data_end_ns.max(out.data_end_ns);
     }
-    stage_line(
-        &mut progress,
-        &format!("fusing {} pieces of evidence", evidence.len()),
-    );
+    progress(Progress::Stage(&format!(
+        "fusing {} pieces of evidence",
+        evidence.len()
+    )));
     let t = Instant::now();
     let mut findings = fuse(evidence, &topology, &context, &FusionConfig::default());
     stages.push(("fusion", t.elapsed().as_secs_f64()));

@@ -166,14 +166,18 @@ fn f32s(df: &mut DataFrame, name: &str) -> PolarsResult<Vec<f32>> {
     Ok(copy_values(df.drop_in_place(name)?.f32()?, f32::NAN))
 }
 
-/// Sorts `times` ascending and `values` with them, when they are not already.
-fn sort_by_time<T: Copy>(times: &mut Vec<i64>, values: &mut Vec<T>) {
+/// The order that puts `times` ascending (stable), or `None` when they already are.
+fn time_order(times: &[i64]) -> Option<Vec<usize>> {
     if times.is_sorted() {
-        return;
+        return None;
     }
     let mut order: Vec<usize> = (0..times.len()).collect();
     order.sort_by_key(|&i| times[i]);
-    *times = order.iter().map(|&i| times[i]).collect();
+    Some(order)
+}
+
+/// `values` in `order`.
+fn permute<T: Copy>(values: &mut Vec<T>, order: &[usize]) {
     *values = order.iter().map(|&i| values[i]).collect();
 }
 
@@ -244,7 +248,10 @@ fn join_runs(parts: impl IntoIterator<Item = (Partition, u32, Runs)>) -> Vec<Ser
     merged
         .into_iter()
         .map(|(key, (mut times, mut values))| {
-            sort_by_time(&mut times, &mut values);
+            if let Some(order) = time_order(&times) {
+                permute(&mut times, &order);
+                permute(&mut values, &order);
+            }
             Series {
                 key,
                 times_ns: Array1::from_vec(times),
@@ -510,12 +517,7 @@ fn join_days(key: SeriesKey, days: Vec<FiberDay>) -> crate::detect::FiberSeries 
     }
     // Days arrive in order; only odd files (a sample stored under another day) need sorting.
     // Duplicate times (the same sample stored twice) are kept; the detectors see them as such.
-    if !f.times_ns.is_sorted() {
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by_key(|&i| f.times_ns[i]);
-        fn permute<T: Copy>(v: &mut Vec<T>, order: &[usize]) {
-            *v = order.iter().map(|&i| v[i]).collect();
-        }
+    if let Some(order) = time_order(&f.times_ns) {
         permute(&mut f.times_ns, &order);
         permute(&mut f.channels, &order);
         permute(&mut f.q_db, &order);
