@@ -55,6 +55,9 @@ pub enum AnalyzerError {
         /// What is wrong.
         problem: String,
     },
+    /// The report or one of its plots could not be written.
+    #[error(transparent)]
+    Report(Box<crate::report::ReportError>),
     /// The demo could not run a stage.
     #[error("demo: {stage}: {reason}")]
     Demo {
@@ -63,6 +66,12 @@ pub enum AnalyzerError {
         /// What happened.
         reason: String,
     },
+}
+
+impl From<crate::report::ReportError> for AnalyzerError {
+    fn from(e: crate::report::ReportError) -> Self {
+        AnalyzerError::Report(Box::new(e))
+    }
 }
 
 impl AnalyzerError {

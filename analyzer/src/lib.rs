@@ -6,13 +6,14 @@
 //! against the contract)--> series per repeater and fiber; optical as a time-by-channel matrix per
 //! fiber --detect (rayon; change-point engine on each series)--> evidence --fusion (per fiber and
 //! span; every piece checked against context records and benign signatures)--> findings in
-//! incidents --> findings.json, findings.parquet, run.json --eval (simulator truth)--> scores
+//! incidents --> findings.json, findings.parquet, run.json, report/ (HTML + plots) --eval (simulator truth)--> scores
 //! ```
 //!
 //! [`run`] is the scheduled job, [`eval`] scores it against a simulated scenario's ground truth,
 //! [`changepoint`] is the engine on its own, [`summary`] the `inspect` overview, [`plot`] the
-//! plotting foundation of the analysts' report (time plots with an embedded font), [`figures`] a
-//! finding's figures from the stored tables. [`demo`] runs the
+//! plotting foundation (time, along-cable, heat map and event plots with an embedded font),
+//! [`figures`] a finding's and the overview's figures from the stored tables, [`report`] the
+//! analysts' HTML report that `run` writes with them. [`demo`] runs the
 //! whole system on an embedded scenario: simulated stations stream over gRPC into a real collector,
 //! which stores Parquet that this crate then reads.
 
@@ -25,6 +26,7 @@ pub mod figures;
 pub mod fusion;
 pub mod load;
 pub mod plot;
+pub mod report;
 pub mod robust;
 pub mod run;
 pub mod series;

@@ -77,6 +77,10 @@ enum Command {
         /// With --resume: how much earlier data to read again as the baseline (e.g. 7d, 36h).
         #[arg(long, default_value = "7d", value_parser = parse_duration, requires = "resume")]
         lookback: i64,
+        /// Skip the analysts' HTML report and its plots (<out>/report/index.html), e.g. for a
+        /// frequent scheduled run whose findings a later run reports.
+        #[arg(long)]
+        no_report: bool,
     },
     /// Scores findings against a simulator's truth.json: precision, recall and F1 per event kind and
     /// magnitude bin, span localization, detection delay, false alarms per cable-month, and the
@@ -194,7 +198,18 @@ impl ProgressLine {
                 let _ = err.flush();
                 self.open = true;
             }
-            run::Progress::Partitions { .. } => {}
+            run::Progress::Figures { done, total } if self.terminal && total > 0 => {
+                let filled = Self::WIDTH * done / total;
+                let _ = write!(
+                    err,
+                    "\r[run]   [{}{}] {done}/{total} findings plotted",
+                    "#".repeat(filled),
+                    "-".repeat(Self::WIDTH - filled),
+                );
+                let _ = err.flush();
+                self.open = true;
+            }
+            run::Progress::Partitions { .. } | run::Progress::Figures { .. } => {}
         }
     }
 
@@ -307,6 +322,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
             window,
             resume,
             lookback,
+            no_report,
         } => {
             let options = run::RunOptions {
                 data,
@@ -316,6 +332,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
                 filter: window.filter()?,
                 resume,
                 lookback_ns: lookback,
+                report: !no_report,
             };
             let mut bar = ProgressLine::new(std::io::stderr().is_terminal());
             let report = run::run(&options, |p| bar.show(p))?;
@@ -327,6 +344,9 @@ fn run(args: Args) -> anyhow::Result<u8> {
                 dir.join(run::FINDINGS_FILE).display(),
                 dir.join("findings.parquet").display()
             )?;
+            if let Some(index) = &report.report {
+                writeln!(out, "report: {}", index.display())?;
+            }
             if report.unexplained_suspicious() > 0 {
                 return Ok(EXIT_UNEXPLAINED);
             }

@@ -13,7 +13,11 @@
 
 use std::{path::Path, sync::OnceLock};
 
-use plotters::{coord::Shift, prelude::*};
+use plotters::{
+    coord::Shift,
+    prelude::*,
+    style::text_anchor::{HPos, Pos, VPos},
+};
 
 /// What can go wrong drawing a plot.
 #[derive(Debug, thiserror::Error)]
@@ -115,17 +119,42 @@ pub struct TimePlot<'a> {
     pub lines: Vec<Line<'a>>,
     /// Moments marked with a dashed vertical line.
     pub markers: Vec<Marker>,
+    /// Stretches of time shaded behind the lines (context records).
+    pub bands: Vec<Band>,
+}
+
+/// A stretch of time shaded across a time plot: a maintenance window, a repair, a vessel over the
+/// cable. An instant (an earthquake) is drawn as a solid line.
+#[derive(Debug, Clone)]
+pub struct Band {
+    /// Start, ns since the epoch.
+    pub start_ns: i64,
+    /// End, ns (equal to the start for an instant).
+    pub end_ns: i64,
+    /// Text drawn at the band's top left.
+    pub label: String,
 }
 
 /// Size of a plot, pixels (SVG: user units).
 pub const SIZE: (u32, u32) = (1000, 500);
 
-/// Draws `plot` into `path`, as PNG or SVG by the file's extension.
-pub fn draw_time_plot(plot: &TimePlot<'_>, path: &Path) -> Result<(), PlotError> {
+/// A figure that can draw itself on any plotters backend.
+pub trait Figure {
+    /// The title (named in errors).
+    fn title(&self) -> &str;
+    /// True when there is something to draw.
+    fn has_values(&self) -> bool;
+    /// Draws the figure on `root`; plotters' errors as text.
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+}
+
+/// Draws `figure` into `path`, as PNG or SVG by the file's extension. An empty figure is an error
+/// and writes no file.
+pub fn render(figure: &impl Figure, path: &Path) -> Result<(), PlotError> {
     fonts()?;
-    if !plot.lines.iter().any(|l| l.values.iter().any(|v| v.is_finite())) {
+    if !figure.has_values() {
         return Err(PlotError::Empty {
-            title: plot.title.clone(),
+            title: figure.title().to_owned(),
         });
     }
     let shown = path.display().to_string();
@@ -136,15 +165,51 @@ pub fn draw_time_plot(plot: &TimePlot<'_>, path: &Path) -> Result<(), PlotError>
     match path.extension().and_then(|e| e.to_str()) {
         Some("png") => {
             let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-            draw(plot, &root).map_err(draw_error)?;
+            figure.draw_on(&root).map_err(draw_error)?;
             root.present().map_err(|e| draw_error(e.to_string()))
         }
         Some("svg") => {
             let root = SVGBackend::new(path, SIZE).into_drawing_area();
-            draw(plot, &root).map_err(draw_error)?;
+            figure.draw_on(&root).map_err(draw_error)?;
             root.present().map_err(|e| draw_error(e.to_string()))
         }
         _ => Err(PlotError::Format { path: shown }),
+    }
+}
+
+/// Draws `plot` into `path`, as PNG or SVG by the file's extension.
+pub fn draw_time_plot(plot: &TimePlot<'_>, path: &Path) -> Result<(), PlotError> {
+    render(plot, path)
+}
+
+impl Figure for TimePlot<'_> {
+    fn title(&self) -> &str {
+        &self.title
+    }
+    fn has_values(&self) -> bool {
+        self.lines.iter().any(|l| l.values.iter().any(|v| v.is_finite()))
+    }
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        draw(self, root)
+    }
+}
+
+/// A value axis label with as many decimals as the axis' span needs, and no "-0".
+fn tick(v: f64, span: f64) -> String {
+    let decimals = if span >= 50.0 {
+        0
+    } else if span >= 5.0 {
+        1
+    } else if span >= 0.5 {
+        2
+    } else {
+        3
+    };
+    let text = format!("{v:.decimals$}");
+    if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+        text.trim_start_matches('-').to_owned()
+    } else {
+        text
     }
 }
 
@@ -184,18 +249,29 @@ fn pieces(line: &Line<'_>) -> Vec<Vec<(i64, f64)>> {
 fn draw<DB: DrawingBackend>(plot: &TimePlot<'_>, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(e)?;
-    let finite = || {
-        plot.lines.iter().flat_map(|l| {
-            l.times_ns
-                .iter()
-                .zip(l.values)
-                .filter(|(_, v)| v.is_finite())
-                .map(|(&t, &v)| (t, v))
-        })
-    };
+    // The time range: every sample and marker. The value range: every value of the bold lines, and
+    // the 1st to 99th percentile of the faint ones, so that a few outliers among hundreds of faint
+    // lines (a probe's queueing spike) do not flatten the lines that matter; what lies beyond is
+    // drawn at the edge.
     let (mut x0, mut x1, mut y0, mut y1) = (i64::MAX, i64::MIN, f64::INFINITY, f64::NEG_INFINITY);
-    for (x, y) in finite() {
-        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    let mut faint: Vec<f64> = Vec::new();
+    for line in &plot.lines {
+        for (&t, &v) in line.times_ns.iter().zip(line.values) {
+            if !v.is_finite() {
+                continue;
+            }
+            (x0, x1) = (x0.min(t), x1.max(t));
+            if line.faint {
+                faint.push(v);
+            } else {
+                (y0, y1) = (y0.min(v), y1.max(v));
+            }
+        }
+    }
+    if !faint.is_empty() {
+        faint.sort_unstable_by(f64::total_cmp);
+        let at = |q: f64| faint[((faint.len() - 1) as f64 * q).round() as usize];
+        (y0, y1) = (y0.min(at(0.01)), y1.max(at(0.99)));
     }
     for m in &plot.markers {
         (x0, x1) = (x0.min(m.time_ns), x1.max(m.time_ns));
@@ -218,12 +294,54 @@ fn draw<DB: DrawingBackend>(plot: &TimePlot<'_>, root: &DrawingArea<DB, Shift>) 
         .x_desc("time (UTC)")
         .y_desc(plot.y_label.as_str())
         .x_label_formatter(&|t: &Utc| t.format("%m-%d %H:%M").to_string())
+        .y_label_formatter(&|v: &f64| tick(*v, y1 - y0))
         .x_labels(8)
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(e)?;
+    // Context bands behind everything, clipped to the plot; labels stacked down from the top.
+    let band_fill = RGBColor(86, 180, 233).mix(0.18);
+    let band_line = RGBColor(0, 114, 178);
+    for (i, band) in plot.bands.iter().enumerate() {
+        let (from, to) = (utc(band.start_ns).max(x0), utc(band.end_ns).min(x1));
+        if from > to {
+            continue;
+        }
+        if band.end_ns > band.start_ns {
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(from, y0), (to, y1)],
+                    band_fill.filled(),
+                )))
+                .map_err(e)?;
+        } else {
+            chart
+                .draw_series(LineSeries::new(
+                    vec![(from, y0), (from, y1)],
+                    band_line.stroke_width(2),
+                ))
+                .map_err(e)?;
+        }
+        let y = y1 - (y1 - y0) * (0.045 * plot.markers.len() as f64 + 0.01 + 0.05 * i as f64);
+        let right = from > x0 + (x1 - x0) * 3 / 5;
+        let (x, side) = if right {
+            (to, HPos::Right)
+        } else {
+            (from, HPos::Left)
+        };
+        chart
+            .draw_series(std::iter::once(Text::new(
+                format!(" {} ", band.label),
+                (x, y),
+                (FONT, 13)
+                    .into_font()
+                    .color(&band_line)
+                    .pos(Pos::new(side, VPos::Top)),
+            )))
+            .map_err(e)?;
+    }
     // Faint lines first, so the others are drawn over them; colours go to the others in order.
     let faint = RGBColor(175, 175, 175);
     let mut order: Vec<&Line<'_>> = plot.lines.iter().filter(|l| l.faint).collect();
@@ -238,7 +356,7 @@ fn draw<DB: DrawingBackend>(plot: &TimePlot<'_>, root: &DrawingArea<DB, Shift>) 
         };
         let pieces = pieces(line);
         for (k, piece) in pieces.into_iter().enumerate() {
-            let points = piece.into_iter().map(|(t, v)| (utc(t), v));
+            let points = piece.into_iter().map(|(t, v)| (utc(t), v.clamp(y0, y1)));
             let series = chart
                 .draw_series(LineSeries::new(points, colour.stroke_width(width)))
                 .map_err(e)?;
@@ -249,7 +367,9 @@ fn draw<DB: DrawingBackend>(plot: &TimePlot<'_>, root: &DrawingArea<DB, Shift>) 
             }
         }
     }
-    for m in &plot.markers {
+    // Marker labels beside their line, on the side with room, stepped down one by one.
+    let middle = x0 + (x1 - x0) * 3 / 5;
+    for (i, m) in plot.markers.iter().enumerate() {
         let x = utc(m.time_ns);
         chart
             .draw_series(DashedLineSeries::new(
@@ -259,11 +379,20 @@ fn draw<DB: DrawingBackend>(plot: &TimePlot<'_>, root: &DrawingArea<DB, Shift>) 
                 BLACK.stroke_width(1),
             ))
             .map_err(e)?;
+        let side = if x > middle { HPos::Right } else { HPos::Left };
+        let label = if x > middle {
+            format!("{} ", m.label.trim())
+        } else {
+            format!(" {}", m.label.trim())
+        };
         chart
             .draw_series(std::iter::once(Text::new(
-                m.label.clone(),
-                (x, y1),
-                (FONT, 14).into_font().color(&BLACK),
+                label,
+                (x, y1 - (y1 - y0) * 0.045 * i as f64),
+                (FONT, 14)
+                    .into_font()
+                    .color(&BLACK)
+                    .pos(Pos::new(side, VPos::Top)),
             )))
             .map_err(e)?;
     }
@@ -278,6 +407,376 @@ fn draw<DB: DrawingBackend>(plot: &TimePlot<'_>, root: &DrawingArea<DB, Shift>) 
             .map_err(e)?;
     }
     Ok(())
+}
+
+/// Values along the cable: one point per repeater, drawn as stems from zero.
+#[derive(Debug, Clone)]
+pub struct ProfileSeries {
+    /// Legend text; empty keeps it out of the legend.
+    pub label: String,
+    /// Drawn small and grey behind the others (e.g. the other fiber pairs).
+    pub faint: bool,
+    /// (km from the A end, value).
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A plot along the cable (x in km): the span view of a finding.
+#[derive(Debug, Clone)]
+pub struct ProfilePlot {
+    /// Title above the plot.
+    pub title: String,
+    /// The value axis' description, with its unit.
+    pub y_label: String,
+    /// Cable length, km (the x axis runs from 0 to it).
+    pub length_km: f64,
+    /// The series, faint ones first.
+    pub series: Vec<ProfileSeries>,
+    /// A stretch of cable shaded and labelled (the flagged span), km.
+    pub highlight: Option<(f64, f64, String)>,
+}
+
+impl Figure for ProfilePlot {
+    fn title(&self) -> &str {
+        &self.title
+    }
+    fn has_values(&self) -> bool {
+        self.series
+            .iter()
+            .any(|s| s.points.iter().any(|(_, v)| v.is_finite()))
+    }
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        root.fill(&WHITE).map_err(e)?;
+        let extreme = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|(_, v)| v.abs()))
+            .filter(|v| v.is_finite())
+            .fold(0.0_f64, f64::max)
+            .max(0.02)
+            * 1.25;
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, (FONT, 20).into_font().style(FontStyle::Bold))
+            .margin(12)
+            .x_label_area_size(46)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..self.length_km.max(1.0), -extreme..extreme)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("distance from the A end (km)")
+            .y_desc(self.y_label.as_str())
+            .x_label_formatter(&|km: &f64| format!("{km:.0}"))
+            .y_label_formatter(&|v: &f64| tick(*v, 2.0 * extreme))
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 16))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(e)?;
+        if let Some((from, to, label)) = &self.highlight {
+            let colour = PALETTE[5];
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(*from, -extreme), (*to, extreme)],
+                    colour.mix(0.18).filled(),
+                )))
+                .map_err(e)?;
+            // The label on the side of the band with more room.
+            let right = *from < self.length_km / 2.0;
+            let x = if right { *to } else { *from };
+            let anchor = if right {
+                Pos::new(HPos::Left, VPos::Top)
+            } else {
+                Pos::new(HPos::Right, VPos::Top)
+            };
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!(" {label} "),
+                    (x, extreme * 0.95),
+                    (FONT, 14).into_font().color(&colour).pos(anchor),
+                )))
+                .map_err(e)?;
+        }
+        chart
+            .draw_series(LineSeries::new(
+                vec![(0.0, 0.0), (self.length_km, 0.0)],
+                RGBColor(120, 120, 120).stroke_width(1),
+            ))
+            .map_err(e)?;
+        let mut next_colour = 0;
+        let mut order: Vec<&ProfileSeries> = self.series.iter().filter(|s| s.faint).collect();
+        order.extend(self.series.iter().filter(|s| !s.faint));
+        for series in order {
+            let (colour, size) = if series.faint {
+                (RGBColor(175, 175, 175), 2)
+            } else {
+                next_colour += 1;
+                (PALETTE[(next_colour - 1) % PALETTE.len()], 4)
+            };
+            let finite: Vec<(f64, f64)> = series
+                .points
+                .iter()
+                .copied()
+                .filter(|(_, v)| v.is_finite())
+                .collect();
+            if !series.faint {
+                chart
+                    .draw_series(
+                        finite.iter().map(|&(km, v)| {
+                            PathElement::new(vec![(km, 0.0), (km, v)], colour.stroke_width(1))
+                        }),
+                    )
+                    .map_err(e)?;
+            }
+            let drawn = chart
+                .draw_series(
+                    finite
+                        .iter()
+                        .map(|&(km, v)| Circle::new((km, v), size, colour.filled())),
+                )
+                .map_err(e)?;
+            if !series.label.is_empty() {
+                drawn
+                    .label(series.label.as_str())
+                    .legend(move |(x, y)| Circle::new((x + 10, y), size, colour.filled()));
+            }
+        }
+        if self.series.iter().any(|s| !s.label.is_empty()) {
+            chart
+                .configure_series_labels()
+                .label_font((FONT, 14))
+                .background_style(WHITE.mix(0.85))
+                .border_style(RGBColor(160, 160, 160))
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()
+                .map_err(e)?;
+        }
+        Ok(())
+    }
+}
+
+/// The diverging colour of `v` in `-limit..limit`: vermillion below zero, white at zero, blue above
+/// (both ends of Okabe-Ito, distinguishable with the common colour blindnesses). NaN is light grey.
+pub fn diverging(v: f64, limit: f64) -> RGBColor {
+    if !v.is_finite() {
+        return RGBColor(225, 225, 225);
+    }
+    let x = (v / limit).clamp(-1.0, 1.0);
+    let (end, w) = if x < 0.0 {
+        ((213.0, 94.0, 0.0), -x)
+    } else {
+        ((0.0, 114.0, 178.0), x)
+    };
+    let mix = |a: f64| (255.0 + (a - 255.0) * w).round() as u8;
+    RGBColor(mix(end.0), mix(end.1), mix(end.2))
+}
+
+/// A heat map of rows (spans) against time: one cell per row and time bin.
+#[derive(Debug, Clone)]
+pub struct HeatMap {
+    /// Title above the plot.
+    pub title: String,
+    /// The row axis' description (e.g. `span`).
+    pub y_label: String,
+    /// The colour bar's description, with its unit.
+    pub value_label: String,
+    /// Start of the first bin, ns.
+    pub t0_ns: i64,
+    /// Bin width, ns.
+    pub bin_ns: i64,
+    /// `values[row][bin]`; row 0 is drawn at the bottom and numbered 1.
+    pub values: Vec<Vec<f64>>,
+    /// Values at or beyond ±limit get the end colours.
+    pub limit: f64,
+}
+
+impl Figure for HeatMap {
+    fn title(&self) -> &str {
+        &self.title
+    }
+    fn has_values(&self) -> bool {
+        self.values.iter().flatten().any(|v| v.is_finite())
+    }
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        root.fill(&WHITE).map_err(e)?;
+        let (main, bar) = root.split_horizontally(SIZE.0 - 110);
+        let rows = self.values.len();
+        let bins = self.values.iter().map(Vec::len).max().unwrap_or(0);
+        let t1 = self.t0_ns + self.bin_ns * bins.max(1) as i64;
+        let mut chart = ChartBuilder::on(&main)
+            .caption(&self.title, (FONT, 20).into_font().style(FontStyle::Bold))
+            .margin(12)
+            .x_label_area_size(46)
+            .y_label_area_size(70)
+            .build_cartesian_2d(utc(self.t0_ns)..utc(t1), 0.5..rows as f64 + 0.5)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("time (UTC)")
+            .y_desc(self.y_label.as_str())
+            .x_label_formatter(&|t: &Utc| t.format("%m-%d %H:%M").to_string())
+            .y_label_formatter(&|v: &f64| {
+                if (v - v.round()).abs() < 1e-6 {
+                    format!("{v:.0}")
+                } else {
+                    String::new()
+                }
+            })
+            .x_labels(8)
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 16))
+            .draw()
+            .map_err(e)?;
+        chart
+            .draw_series(self.values.iter().enumerate().flat_map(|(row, cells)| {
+                cells.iter().enumerate().map(move |(bin, &v)| {
+                    let from = self.t0_ns + self.bin_ns * bin as i64;
+                    Rectangle::new(
+                        [
+                            (utc(from), row as f64 + 0.5),
+                            (utc(from + self.bin_ns), row as f64 + 1.5),
+                        ],
+                        diverging(v, self.limit).filled(),
+                    )
+                })
+            }))
+            .map_err(e)?;
+        // The colour bar.
+        let mut scale = ChartBuilder::on(&bar)
+            .margin_top(50)
+            .margin_bottom(58)
+            .margin_right(10)
+            .y_label_area_size(62)
+            .build_cartesian_2d(0.0..1.0, -self.limit..self.limit)
+            .map_err(e)?;
+        scale
+            .configure_mesh()
+            .disable_mesh()
+            .disable_x_axis()
+            .y_desc(self.value_label.as_str())
+            .y_labels(5)
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 13))
+            .draw()
+            .map_err(e)?;
+        let steps = 60;
+        scale
+            .draw_series((0..steps).map(|i| {
+                let a = -self.limit + 2.0 * self.limit * i as f64 / steps as f64;
+                let b = a + 2.0 * self.limit / steps as f64;
+                Rectangle::new(
+                    [(0.0, a), (1.0, b)],
+                    diverging((a + b) / 2.0, self.limit).filled(),
+                )
+            }))
+            .map_err(e)?;
+        Ok(())
+    }
+}
+
+/// One event on an [`EventPlot`].
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// When, ns.
+    pub time_ns: i64,
+    /// Which row (index into the plot's rows).
+    pub row: usize,
+    /// Filled (e.g. unexplained) or hollow (explained).
+    pub filled: bool,
+}
+
+/// Events in named rows against time: the findings timeline by class.
+#[derive(Debug, Clone)]
+pub struct EventPlot {
+    /// Title above the plot.
+    pub title: String,
+    /// Row names, top row first.
+    pub rows: Vec<String>,
+    /// The events.
+    pub events: Vec<Event>,
+    /// Legend texts for filled and hollow marks.
+    pub filled_means: String,
+    /// What a hollow mark means.
+    pub hollow_means: String,
+    /// Time range shown, ns (the analysed window).
+    pub range_ns: (i64, i64),
+}
+
+impl Figure for EventPlot {
+    fn title(&self) -> &str {
+        &self.title
+    }
+    fn has_values(&self) -> bool {
+        !self.rows.is_empty() && self.range_ns.1 > self.range_ns.0
+    }
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        root.fill(&WHITE).map_err(e)?;
+        let n = self.rows.len();
+        // Row i is drawn at height n - i, so the first row is on top.
+        let height = |row: usize| (n - row) as f64;
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, (FONT, 20).into_font().style(FontStyle::Bold))
+            .margin(12)
+            .x_label_area_size(46)
+            .y_label_area_size(150)
+            .build_cartesian_2d(utc(self.range_ns.0)..utc(self.range_ns.1), 0.4..n as f64 + 0.6)
+            .map_err(e)?;
+        let rows = self.rows.clone();
+        chart
+            .configure_mesh()
+            .x_desc("time (UTC)")
+            .x_label_formatter(&|t: &Utc| t.format("%m-%d %H:%M").to_string())
+            .y_label_formatter(&|v: &f64| {
+                let k = v.round();
+                if (v - k).abs() < 1e-6 && k >= 1.0 && k <= n as f64 {
+                    rows[n - k as usize].clone()
+                } else {
+                    String::new()
+                }
+            })
+            .y_labels(n + 1)
+            .x_labels(8)
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 16))
+            .light_line_style(RGBColor(240, 240, 240))
+            .draw()
+            .map_err(e)?;
+        for (k, filled) in [(0, true), (1, false)] {
+            let colour = BLACK;
+            let events: Vec<&Event> = self.events.iter().filter(|ev| ev.filled == filled).collect();
+            let drawn = chart
+                .draw_series(events.iter().map(|ev| {
+                    let c = PALETTE[(ev.row + 1) % PALETTE.len()];
+                    let style = if filled { c.filled() } else { c.stroke_width(2) };
+                    Circle::new((utc(ev.time_ns), height(ev.row)), 6, style)
+                }))
+                .map_err(e)?;
+            let label = if k == 0 {
+                &self.filled_means
+            } else {
+                &self.hollow_means
+            };
+            drawn.label(label.as_str()).legend(move |(x, y)| {
+                if filled {
+                    Circle::new((x + 10, y), 6, colour.filled())
+                } else {
+                    Circle::new((x + 10, y), 6, colour.stroke_width(2))
+                }
+            });
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(160, 160, 160))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(e)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -324,6 +823,11 @@ mod tests {
                 time_ns: times[120],
                 label: "step -0.10 dB".into(),
             }],
+            bands: vec![Band {
+                start_ns: times[30],
+                end_ns: times[60],
+                label: "maintenance MNT-1".into(),
+            }],
         }
     }
 
@@ -360,6 +864,7 @@ mod tests {
             "time (UTC)",
             "step -0.10 dB",
             "channel 2",
+            "maintenance MNT-1",
         ] {
             assert!(text.contains(s), "{s:?} missing from the SVG");
         }

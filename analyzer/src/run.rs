@@ -6,6 +6,7 @@
 //!     loop-back gain per repeater | delay and path per fiber | optical aggregated per fiber and time
 //!   --> detect (rayon over series)
 //! --> evidence joined in table order --> fuse + explain --> findings.json, findings.parquet, summary
+//! --> (unless --no-report) report::write_report --> report/index.html and the plots
 //! ```
 
 use std::{
@@ -27,8 +28,10 @@ use crate::{
     AnalyzerError, Result,
     detect::{self, DetectConfig, Evidence, Gap},
     error::polars_ctx,
+    figures::Sources,
     fusion::{Class, Finding, FusionConfig, fuse},
     load::{Filter, has_data},
+    report::{ReportInputs, write_report},
     series::{load_fiber_optical, load_latency, load_series},
 };
 
@@ -50,6 +53,8 @@ pub struct RunOptions {
     pub resume: bool,
     /// How much already analysed data a resumed run reads again, ns.
     pub lookback_ns: i64,
+    /// Also write the analysts' HTML report with its plots (`<out>/report/index.html`).
+    pub report: bool,
 }
 
 /// Default look-back of a resumed run: a week of baseline before the new data.
@@ -118,6 +123,8 @@ pub struct RunReport {
     pub resumed_from_ns: Option<i64>,
     /// Last sample time analysed, ns.
     pub data_end_ns: Option<i64>,
+    /// The HTML report's index page, when one was written.
+    pub report: Option<PathBuf>,
 }
 
 impl RunReport {
@@ -342,6 +349,13 @@ pub enum Progress<'a> {
         /// To read.
         total: usize,
     },
+    /// Findings whose plots are drawn so far.
+    Figures {
+        /// Drawn.
+        done: usize,
+        /// To draw.
+        total: usize,
+    },
 }
 
 /// Runs the analysis; `progress` hears each stage and the partitions read.
@@ -423,6 +437,7 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
             format_ns(from)
         )));
     }
+    let asked = options.filter.clone();
     let options = &RunOptions {
         filter,
         ..options.clone()
@@ -484,7 +499,8 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
-    let report = RunReport {
+    let mut report = RunReport {
+        report: None,
         findings,
         rows,
         missing_tables,
@@ -520,6 +536,28 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
         &options.out.join(MANIFEST_FILE),
         serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n",
     )?;
+    if options.report {
+        progress(Progress::Stage(&format!(
+            "drawing the report: plots of {} findings",
+            report.findings.len()
+        )));
+        let inputs = ReportInputs {
+            sources: Sources {
+                data: &options.data,
+                topology: &topology,
+                context: &context,
+            },
+            findings: &report.findings,
+            manifest: &manifest,
+            filter: &asked,
+        };
+        let shared = std::sync::Mutex::new(&mut progress);
+        let index = write_report(&options.out, inputs, |done, total| {
+            let mut guard = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            (*guard)(Progress::Figures { done, total })
+        })?;
+        report.report = Some(index);
+    }
     Ok(report)
 }
 

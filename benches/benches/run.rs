@@ -90,6 +90,7 @@ fn child(dir: &Path, cores: Option<usize>) {
         filter: Filter::default(),
         resume: false,
         lookback_ns: cablewatch_analyzer::run::DEFAULT_LOOKBACK_NS,
+        report: false,
     };
     let started = Instant::now();
     let report = run(&options, |_| {}).unwrap();

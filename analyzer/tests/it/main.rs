@@ -1,11 +1,13 @@
 //! Analyzer integration tests: the end-to-end demo on the tiny scenario, the schema check against
 //! the contract, filters and series extraction; the change-point engine on real labelled RTT traces
-//! and through the command line.
+//! and through the command line; `run` with its findings, figures and the HTML report, opened in
+//! headless Chromium.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod changepoints;
 mod eval;
 mod load;
+mod report;
 mod run;
 
 use polars::prelude::{DataFrame, HiveOptions, LazyFrame, ParquetWriter, PlRefPath, ScanArgsParquet};

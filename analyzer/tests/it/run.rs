@@ -33,6 +33,7 @@ pub(crate) fn write_tiny(s: &Scenario, seed: u64, dir: &std::path::Path) -> RunO
         filter: Filter::default(),
         resume: false,
         lookback_ns: cablewatch_analyzer::run::DEFAULT_LOOKBACK_NS,
+        report: false,
     }
 }
 
@@ -88,19 +89,36 @@ fn run_finds_and_localizes_a_tap_and_explains_an_earthquake() {
         "{:#?}",
         tap.explanations
     );
-    // Its figure: every channel's Q around it, from the stored files.
+    // Its figures from the stored files: Q, span view, SOP, latency. A fiber with no rows in the
+    // window gets none (no empty plots), and a data directory without tables is named.
     let plots = dir.path().join("plots");
-    let png = cablewatch_analyzer::figures::channel_q(&options.data, tap, &plots).unwrap();
-    assert_eq!(png, plots.join(format!("{}-q.png", tap.id)));
-    let image = image::open(&png).unwrap();
-    assert_eq!((image.width(), image.height()), cablewatch_analyzer::plot::SIZE);
-    // A fiber with no rows in the window is named, and leaves no file.
+    let topology = cablewatch_proto::topology::Topology::from_toml_file(&options.topology).unwrap();
+    let context = Context::load_dir(options.context.as_ref().unwrap()).unwrap();
+    let sources = cablewatch_analyzer::figures::Sources {
+        data: &options.data,
+        topology: &topology,
+        context: &context,
+    };
+    let drawn = cablewatch_analyzer::figures::finding_figures(sources, tap, &plots).unwrap();
+    let files: Vec<String> = drawn.iter().map(|d| d.file.clone()).collect();
+    let expected: Vec<String> = ["q", "span", "sop", "latency"]
+        .iter()
+        .map(|k| format!("{}-{k}.png", tap.id))
+        .collect();
+    assert_eq!(files, expected);
     let mut elsewhere = tap.clone();
     elsewhere.fiber_pair = 99;
     elsewhere.id = "F9999".into();
-    let err = cablewatch_analyzer::figures::channel_q(&options.data, &elsewhere, &plots).unwrap_err();
-    assert!(err.to_string().contains("F9999"), "{err}");
+    let none = cablewatch_analyzer::figures::finding_figures(sources, &elsewhere, &plots).unwrap();
+    assert!(none.is_empty(), "{none:?}");
     assert!(!plots.join("F9999-q.png").exists());
+    let empty = tempfile::tempdir().unwrap();
+    let nowhere = cablewatch_analyzer::figures::Sources {
+        data: empty.path(),
+        ..sources
+    };
+    let drawn = cablewatch_analyzer::figures::finding_figures(nowhere, tap, &plots).unwrap();
+    assert!(drawn.is_empty(), "no tables, no figures: {drawn:?}");
     let quake: Vec<_> = report
         .findings
         .iter()
