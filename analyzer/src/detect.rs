@@ -423,6 +423,16 @@ pub struct FiberSeries {
     pub worst_channel: Vec<u32>,
 }
 
+/// The median time step between consecutive samples (`i64::MAX` with fewer than two).
+fn usual_step(times_ns: &[i64]) -> i64 {
+    let mut steps: Vec<i64> = times_ns.windows(2).map(|w| w[1] - w[0]).collect();
+    if steps.is_empty() {
+        return i64::MAX / 4;
+    }
+    let mid = steps.len() / 2;
+    *steps.select_nth_unstable(mid).1
+}
+
 /// SOP bursts, Q steps and outages of each fiber. `expected` holds, per (cable, direction), the
 /// times at which any fiber of the cable reported (an outage is a time missing on one fiber only).
 pub fn optical(fibers: &[FiberSeries], expected: &ReportingTimes, config: &DetectConfig) -> Vec<Evidence> {
@@ -430,14 +440,22 @@ pub fn optical(fibers: &[FiberSeries], expected: &ReportingTimes, config: &Detec
         .par_iter()
         .flat_map_iter(|f| {
             let mut out = Vec::new();
-            // SOP bursts: runs of samples far above the fiber's own median.
+            // SOP bursts: runs of samples far above the fiber's own median. A run ends at a gap in
+            // the rows too: two high samples either side of an outage (a repair's handling before
+            // and after it) are two bursts, not one lasting days that would overlap, and explain
+            // away as "everything at once", a burst elsewhere meanwhile.
             if let Some((med, sigma)) = median_sigma(&f.sop_max) {
                 let limit = (med + config.sop_burst_sigmas * sigma).max(config.sop_burst_factor * med);
+                let max_step = usual_step(&f.times_ns).saturating_mul(3);
                 let mut i = 0;
                 while i < f.sop_max.len() {
                     if f.sop_max[i] > limit {
                         let start = i;
-                        while i < f.sop_max.len() && f.sop_max[i] > limit {
+                        i += 1;
+                        while i < f.sop_max.len()
+                            && f.sop_max[i] > limit
+                            && f.times_ns[i] - f.times_ns[i - 1] <= max_step
+                        {
                             i += 1;
                         }
                         let peak = f.sop_max[start..i].iter().copied().fold(0.0, f64::max);
@@ -791,6 +809,9 @@ mod tests {
         let mut sop: Vec<f64> = (0..n).map(|i| 0.3 + noise(i)).collect();
         sop[40] = 50.0;
         sop[41] = 80.0;
+        // Handling just before and just after the outage below: two bursts, not one across it.
+        sop[59] = 60.0;
+        sop[70] = 60.0;
         let mut f = FiberSeries {
             key: key(0),
             times_ns: times.clone(),
@@ -810,8 +831,8 @@ mod tests {
         let expected = BTreeMap::from([(("c".to_owned(), "a_to_b".to_owned()), times)]);
         let ev = optical(&[f], &expected, &DetectConfig::default());
         let burst: Vec<_> = ev.iter().filter(|e| e.kind == EvidenceKind::SopBurst).collect();
-        assert_eq!(burst.len(), 1, "{ev:?}");
-        assert_eq!((burst[0].start_ns, burst[0].end_ns), (40, 41));
+        let spans: Vec<(i64, i64)> = burst.iter().map(|e| (e.start_ns, e.end_ns)).collect();
+        assert_eq!(spans, vec![(40, 41), (59, 59), (70, 70)], "{ev:?}");
         assert_eq!(burst[0].magnitude, 80.0);
         let outage: Vec<_> = ev.iter().filter(|e| e.kind == EvidenceKind::Outage).collect();
         assert_eq!(outage.len(), 1, "{ev:?}");
