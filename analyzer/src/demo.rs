@@ -1,6 +1,12 @@
-//! The end-to-end demo on an embedded scenario: simulated landing stations stream telemetry over
-//! gRPC into a real collector on loopback, the collector validates and stores it as Parquet, and the
-//! analyzer reads the files back and summarises them.
+//! The end-to-end demo on an embedded scenario: the whole system on one machine.
+//!
+//! ```text
+//! scenario (default `demo`: ten days, one event of each kind to tell apart)
+//!   --simulator, day by day--> one gRPC client per landing station
+//!   --loopback--> a real collector (validate, write-ahead log, fsync, acknowledge, Parquet)
+//!   --> <out>/data; the operator's records --> <out>/context; what really happened --> truth.json
+//!   --run (the scheduled job: detect, fuse, explain)--> <out>/out: findings and report/index.html
+//! ```
 
 use std::{path::PathBuf, time::Instant};
 
@@ -11,9 +17,13 @@ use cablewatch_testdata::{
     stream::{StreamOptions, StreamReport, stream_all},
 };
 
+use cablewatch_proto::context::Context;
+use cablewatch_testdata::events::{context_records, truth};
+
 use crate::{
     AnalyzerError, Result,
     load::Filter,
+    run::{DEFAULT_LOOKBACK_NS, RunOptions, RunReport},
     summary::{Summary, summarize},
 };
 
@@ -30,6 +40,13 @@ pub struct DemoOptions {
     pub batch_rows: usize,
 }
 
+/// The scenario the demo plays unless told otherwise.
+pub const DEFAULT_SCENARIO: &str = "demo";
+
+/// The seed the demo uses unless told otherwise (with it the repair's outage lasts two days, so the
+/// report shows the cable before, during and after).
+pub const DEFAULT_SEED: u64 = 4;
+
 /// What the demo did.
 #[derive(Debug, Clone)]
 pub struct DemoReport {
@@ -41,6 +58,12 @@ pub struct DemoReport {
     pub summary: Summary,
     /// Where the stored tables are.
     pub data_dir: PathBuf,
+    /// The analysis of the stored tables: findings and the report.
+    pub run: RunReport,
+    /// The run's output directory.
+    pub run_dir: PathBuf,
+    /// The scenario's ground truth (what the simulator injected).
+    pub truth_file: PathBuf,
 }
 
 fn stage(stage: &'static str) -> impl Fn(String) -> AnalyzerError {
@@ -48,7 +71,7 @@ fn stage(stage: &'static str) -> impl Fn(String) -> AnalyzerError {
 }
 
 /// Runs the demo; `progress` is told about each stage as it starts.
-pub async fn run(options: &DemoOptions, progress: impl Fn(&str)) -> Result<DemoReport> {
+pub async fn run(options: &DemoOptions, progress: impl Fn(&str) + Sync) -> Result<DemoReport> {
     let scenario = Scenario::load(&options.scenario).map_err(|e| stage("scenario")(e.to_string()))?;
     std::fs::create_dir_all(&options.out)
         .map_err(|e| stage("output directory")(format!("{}: {e}", options.out.display())))?;
@@ -66,9 +89,29 @@ pub async fn run(options: &DemoOptions, progress: impl Fn(&str)) -> Result<DemoR
         scenario.days
     ));
     let sim = Simulation::new(&scenario, options.seed).map_err(|e| stage("scenario")(e.to_string()))?;
+    // What the operator logged (maintenance calendar, repair tickets, seismic catalogue, AIS), and
+    // what really happened, for `eval`.
+    let context_dir = options.out.join("context");
+    std::fs::create_dir_all(&context_dir)
+        .map_err(|e| stage("context")(format!("{}: {e}", context_dir.display())))?;
+    Context::write_jsonl(
+        &context_dir.join("operator.jsonl"),
+        &context_records(&scenario.topology, &sim.events),
+    )
+    .map_err(|e| stage("context")(e.to_string()))?;
+    let truth_file = options.out.join("truth.json");
+    let truth_text = serde_json::to_string_pretty(&truth(
+        &scenario.name,
+        options.seed,
+        scenario.window(),
+        &sim.events,
+    ))
+    .map_err(|e| stage("truth")(e.to_string()))?;
+    std::fs::write(&truth_file, truth_text + "\n")
+        .map_err(|e| stage("truth")(format!("{}: {e}", truth_file.display())))?;
 
     let mut config = CollectorConfig::loopback(&data_dir);
-    config.topology = Some(topology_path);
+    config.topology = Some(topology_path.clone());
     let collector = cablewatch_collector::start(config)
         .await
         .map_err(|e| stage("collector")(e.to_string()))?;
@@ -87,6 +130,13 @@ pub async fn run(options: &DemoOptions, progress: impl Fn(&str)) -> Result<DemoR
         };
         match stream_all(&collector.url(), streams, stream_options).await {
             Ok(reports) => {
+                let rows: u64 = reports.iter().map(|r| r.accepted_rows).sum();
+                progress(&format!(
+                    "  day {}/{}: {rows} rows acknowledged ({:.1} s so far)",
+                    day + 1,
+                    sim.days(),
+                    started.elapsed().as_secs_f64()
+                ));
                 if let Ok(all) = streamed.as_mut() {
                     all.extend(reports);
                 }
@@ -104,15 +154,39 @@ pub async fn run(options: &DemoOptions, progress: impl Fn(&str)) -> Result<DemoR
         .map_err(|e| stage("collector shutdown")(e.to_string()))?;
     let streams = streamed.map_err(|e| stage("stream")(e.to_string()))?;
 
-    progress(&format!("analyzing {}", data_dir.display()));
+    progress(&format!("reading back {}", data_dir.display()));
     let dir = data_dir.clone();
     let summary = tokio::task::spawn_blocking(move || summarize(&dir, &Filter::default()))
         .await
         .map_err(|e| stage("analyze")(e.to_string()))??;
+    let run_dir = options.out.join("out");
+    progress(&format!(
+        "analyzing the stored tables into {} (findings and report)",
+        run_dir.display()
+    ));
+    let run_options = RunOptions {
+        data: data_dir.clone(),
+        topology: topology_path,
+        context: Some(context_dir),
+        out: run_dir.clone(),
+        filter: Filter::default(),
+        resume: false,
+        lookback_ns: DEFAULT_LOOKBACK_NS,
+        report: true,
+    };
+    // The collector is shut down and nothing else runs on this runtime: the analysis may block it.
+    let run = crate::run::run(&run_options, |p| {
+        if let crate::run::Progress::Stage(text) = p {
+            progress(&format!("  {text}"));
+        }
+    })?;
     Ok(DemoReport {
         streams,
         stream_secs,
         summary,
         data_dir,
+        run,
+        run_dir,
+        truth_file,
     })
 }

@@ -34,16 +34,16 @@ enum Command {
         window: Window,
     },
     /// Runs the whole system on an embedded scenario: simulated stations -> gRPC collector -> Parquet
-    /// -> analyzer.
+    /// -> analyzer -> findings and the HTML report (under --out).
     Demo {
         /// Output directory.
         #[arg(long, default_value = "demo-out")]
         out: PathBuf,
         /// Named scenario or scenario file.
-        #[arg(long, default_value = "small")]
+        #[arg(long, default_value = demo::DEFAULT_SCENARIO)]
         scenario: String,
         /// Simulation seed.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = demo::DEFAULT_SEED)]
         seed: u64,
         /// Rows per streamed batch.
         #[arg(long, default_value_t = 1000)]
@@ -311,8 +311,24 @@ fn run(args: Args) -> anyhow::Result<u8> {
                 report.stream_secs,
                 rows as f64 / report.stream_secs
             )?;
-            write!(out, "{}", report.summary)?;
             writeln!(out, "stored tables: {}", report.data_dir.display())?;
+            writeln!(out)?;
+            write!(out, "{}", run::summary(&report.run))?;
+            writeln!(
+                out,
+                "findings: {}",
+                report.run_dir.join(run::FINDINGS_FILE).display()
+            )?;
+            writeln!(
+                out,
+                "what the simulator injected: {} (score with `cablewatch-analyzer eval --findings {} --truth {}`)",
+                report.truth_file.display(),
+                report.run_dir.display(),
+                report.truth_file.display()
+            )?;
+            if let Some(index) = &report.run.report {
+                writeln!(out, "report: {} (open it in a browser)", index.display())?;
+            }
         }
         Command::Run {
             data,

@@ -18,6 +18,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("topology.toml", include_str!("../topology.toml")),
     ("topology-tiny.toml", include_str!("../topology-tiny.toml")),
     ("scenarios/benign.toml", include_str!("../scenarios/benign.toml")),
+    ("scenarios/demo.toml", include_str!("../scenarios/demo.toml")),
     ("scenarios/large.toml", include_str!("../scenarios/large.toml")),
     ("scenarios/month.toml", include_str!("../scenarios/month.toml")),
     ("scenarios/small.toml", include_str!("../scenarios/small.toml")),
