@@ -54,6 +54,9 @@ pub enum FigureError {
 /// How much time before the finding's start and after its end the figures show.
 pub const WINDOW_NS: i64 = 12 * 3_600_000_000_000;
 
+/// How much more Q is read either side of the window to learn its daily cycle.
+pub const DIURNAL_CONTEXT_NS: i64 = 2 * 24 * 3_600_000_000_000;
+
 /// One figure written: its file name (in the figure directory) and a caption for the report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Drawn {
@@ -91,6 +94,16 @@ fn write(
         Ok(()) => Ok(Some(Drawn { file, caption })),
         Err(PlotError::Empty { .. }) => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// `v` with a sign and `decimals` decimals, and no "-0.000".
+fn signed(v: f64, decimals: usize) -> String {
+    let text = format!("{v:+.decimals$}");
+    if text[1..].chars().all(|c| c == '0' || c == '.') {
+        text[1..].to_owned()
+    } else {
+        text
     }
 }
 
@@ -235,7 +248,14 @@ fn optical(
     dir: &Path,
 ) -> Result<Vec<Drawn>, FigureError> {
     let rows = rows_error(&finding.id);
-    let df = scan(sources.data, &OPTICAL_CHANNEL, window)?
+    // Q is read over days more than shown, to learn its daily cycle (see `channel_q`).
+    let wide = Filter {
+        since_ns: window.since_ns.map(|t| t - DIURNAL_CONTEXT_NS),
+        until_ns: window.until_ns.map(|t| t + DIURNAL_CONTEXT_NS),
+        ..window.clone()
+    };
+    let shown = |t: i64| window.since_ns.is_none_or(|s| t >= s) && window.until_ns.is_none_or(|u| t < u);
+    let df = scan(sources.data, &OPTICAL_CHANNEL, &wide)?
         .filter(fiber_of(finding))
         .select([
             col(c::CHANNEL),
@@ -257,9 +277,11 @@ fn optical(
         let e = q_of.entry(ch).or_default();
         e.0.push(t);
         e.1.push(q.unwrap_or(f64::NAN));
-        let e = sop_of.entry(ch).or_default();
-        e.0.push(t);
-        e.1.push(s.unwrap_or(f64::NAN));
+        if shown(t) {
+            let e = sop_of.entry(ch).or_default();
+            e.0.push(t);
+            e.1.push(s.unwrap_or(f64::NAN));
+        }
     }
     // The other fibers of the cable: their SOP activity, median over channels and then over
     // fibers per time. An earthquake or a storm moves them all; a hand on one fiber only that one.
@@ -295,7 +317,7 @@ fn optical(
             .collect(),
     );
     let mut drawn = Vec::new();
-    if let Some(d) = channel_q(finding, q_of, bands, dir)? {
+    if let Some(d) = channel_q(finding, q_of, &shown, bands, dir)? {
         drawn.push(d);
     }
     if let Some(d) = channel_sop(finding, &sop_of, &other_sop, bands, dir)? {
@@ -324,12 +346,42 @@ fn faint_lines<'a>(series: &'a BTreeMap<u32, TimeSeries>, what: &str) -> Vec<Lin
 
 /// Q of every channel as its change from its own median before the finding, thin and grey, under
 /// their median per time in black, with the median's level before and after drawn as lines.
+///
+/// Q follows the shore ends' temperature through the day by more than a tap's few thousandths of a
+/// dB, so the daily cycle of the median (learnt from [`DIURNAL_CONTEXT_NS`] either side, as the Q
+/// step detector does) is taken out of every line; then `shown` cuts the lines to the window.
 fn channel_q(
     finding: &Finding,
     mut q_of: BTreeMap<u32, TimeSeries>,
+    shown: &dyn Fn(i64) -> bool,
     bands: &[Band],
     dir: &Path,
 ) -> Result<Option<Drawn>, FigureError> {
+    as_change(&mut q_of, finding.start_ns);
+    let (all_times, raw) = median_per_time(&q_of);
+    let cycle: BTreeMap<i64, f64> = match crate::robust::without_diurnal(&all_times, &raw) {
+        Some(flat) => all_times
+            .iter()
+            .zip(raw.iter().zip(&flat))
+            .map(|(&t, (r, f))| (t, if (r - f).is_finite() { r - f } else { 0.0 }))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    let deseasoned = !cycle.is_empty();
+    for (t, v) in q_of.values_mut() {
+        for (x, t) in v.iter_mut().zip(t.iter()) {
+            *x -= cycle.get(t).copied().unwrap_or(0.0);
+        }
+        let (kept_t, kept_v): (Vec<i64>, Vec<f64>) = t
+            .iter()
+            .zip(v.iter())
+            .filter(|(t, _)| shown(**t))
+            .map(|(&t, &v)| (t, v))
+            .unzip();
+        (*t, *v) = (kept_t, kept_v);
+    }
+    q_of.retain(|_, (t, _)| !t.is_empty());
+    // Levels from the window's own rows, with the cycle out.
     as_change(&mut q_of, finding.start_ns);
     let (times, medians) = median_per_time(&q_of);
     let level = |keep: &dyn Fn(i64) -> bool| {
@@ -355,13 +407,13 @@ fn channel_q(
         values: &medians,
     });
     lines.push(Line {
-        label: format!("level before {before:+.3} dB"),
+        label: format!("level before {} dB", signed(before, 3)),
         faint: false,
         times_ns: &before_line.0,
         values: &before_line.1,
     });
     lines.push(Line {
-        label: format!("level after {after:+.3} dB"),
+        label: format!("level after {} dB", signed(after, 3)),
         faint: false,
         times_ns: &after_line.0,
         values: &after_line.1,
@@ -374,20 +426,27 @@ fn channel_q(
         markers: vec![Marker {
             time_ns: finding.start_ns,
             label: if change.is_finite() {
-                format!(" {}: median Q {change:+.3} dB", finding.class.name())
+                format!(" {}: median Q {} dB", finding.class.name(), signed(change, 3))
             } else {
                 format!(" {} starts", finding.class.name())
             },
         }],
         bands: bands.to_vec(),
     };
+    let cycle_note = if deseasoned {
+        " The daily cycle of Q (shore-end temperature), learnt from the days around, is taken out."
+    } else {
+        " (Too few days around to take out the daily cycle.)"
+    };
     let caption = if change.is_finite() {
         format!(
-            "Q of every channel of the fiber, as its change from its level before the finding; the median over channels moved by {change:+.3} dB."
+            "Q of every channel of the fiber, as its change from its level before the finding; the median over channels moved by {} dB. A careful tap costs Q only thousandths of a dB: the span view shows it better.{cycle_note}",
+            signed(change, 3)
         )
     } else {
-        "Q of every channel of the fiber, as its change from its level before the finding (no rows after it)."
-            .to_owned()
+        format!(
+            "Q of every channel of the fiber, as its change from its level before the finding (no rows after it).{cycle_note}"
+        )
     };
     write(&plot, dir, format!("{}-q.png", finding.id), caption)
 }
