@@ -307,7 +307,12 @@ fn run(args: Args) -> anyhow::Result<u8> {
             writeln!(
                 out,
                 "collector stored {rows} rows ({rejected} rejected) from {} stations in {:.1} s ({:.0} rows/s acknowledged)",
-                report.streams.len(),
+                report
+                    .streams
+                    .iter()
+                    .map(|s| s.station.as_str())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len(),
                 report.stream_secs,
                 rows as f64 / report.stream_secs
             )?;
