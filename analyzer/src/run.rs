@@ -552,10 +552,12 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
             filter: &asked,
         };
         let shared = std::sync::Mutex::new(&mut progress);
+        let t = Instant::now();
         let index = write_report(&options.out, inputs, |done, total| {
             let mut guard = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             (*guard)(Progress::Figures { done, total })
         })?;
+        report.stages.push(("report", t.elapsed().as_secs_f64()));
         report.report = Some(index);
     }
     Ok(report)

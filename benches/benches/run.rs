@@ -6,7 +6,8 @@
 //! process of this binary with `RAYON_NUM_THREADS` and `POLARS_MAX_THREADS` set, so that every
 //! thread count gets fresh thread pools and its own peak resident memory (`VmHWM`).
 //!
-//! Run: `cargo bench -p cablewatch-benches --bench run [-- --scenario NAME --seed N --rounds R]`.
+//! Run: `cargo bench -p cablewatch-benches --bench run [-- --scenario NAME --seed N --rounds R]`;
+//! `--report` also draws the analysts' HTML report with its plots (the `report` stage).
 #![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -68,8 +69,9 @@ fn generate(name: &str, seed: u64, dir: &Path) {
     .unwrap();
 }
 
-/// One measured run, in this (child) process.
-fn child(dir: &Path, cores: Option<usize>) {
+/// One measured run, in this (child) process; with `report`, `run` also draws the HTML report and
+/// its plots (its time is the `report` stage).
+fn child(dir: &Path, cores: Option<usize>, report: bool) {
     // Confined to the first `cores` CPUs this process may use, before any thread starts.
     if let Some(n) = cores {
         let allowed = rustix::thread::sched_getaffinity(None).unwrap();
@@ -90,7 +92,7 @@ fn child(dir: &Path, cores: Option<usize>) {
         filter: Filter::default(),
         resume: false,
         lookback_ns: cablewatch_analyzer::run::DEFAULT_LOOKBACK_NS,
-        report: false,
+        report,
     };
     let started = Instant::now();
     let report = run(&options, |_| {}).unwrap();
@@ -121,7 +123,11 @@ fn main() {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
     let dir = target.join("bench-data").join(format!("{scenario}-{seed}"));
     if args.iter().any(|a| a == "--child") {
-        child(&dir, arg(&args, "--cores").and_then(|s| s.parse().ok()));
+        child(
+            &dir,
+            arg(&args, "--cores").and_then(|s| s.parse().ok()),
+            args.iter().any(|a| a == "--report"),
+        );
         return;
     }
     generate(&scenario, seed, &dir);
@@ -140,6 +146,9 @@ fn main() {
             command.args(["--child", "--scenario", &scenario, "--seed", &seed.to_string()]);
             if let Some(n) = cores {
                 command.args(["--cores", &n.to_string()]);
+            }
+            if args.iter().any(|a| a == "--report") {
+                command.arg("--report");
             }
             let out = command
                 .env("RAYON_NUM_THREADS", threads.to_string())
