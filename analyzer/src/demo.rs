@@ -173,6 +173,7 @@ pub async fn run(options: &DemoOptions, progress: impl Fn(&str) + Sync) -> Resul
         resume: false,
         lookback_ns: DEFAULT_LOOKBACK_NS,
         report: true,
+        svg: false,
     };
     // The collector is shut down and nothing else runs on this runtime: the analysis may block it.
     let run = crate::run::run(&run_options, |p| {

@@ -60,8 +60,10 @@ pub const DIURNAL_CONTEXT_NS: i64 = 2 * 24 * 3_600_000_000_000;
 /// One figure written: its file name (in the figure directory) and a caption for the report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Drawn {
-    /// File name, relative to the directory it was written to.
+    /// File name of the PNG, relative to the directory it was written to.
     pub file: String,
+    /// File name of the same figure as SVG, when asked for.
+    pub svg: Option<String>,
     /// What it shows, one sentence.
     pub caption: String,
 }
@@ -75,6 +77,15 @@ pub struct Sources<'a> {
     pub topology: &'a Topology,
     /// Context records.
     pub context: &'a Context,
+    /// Also write every figure as SVG beside its PNG.
+    pub svg: bool,
+}
+
+/// Where a figure goes: the directory, and whether an SVG is written beside the PNG.
+#[derive(Debug, Clone, Copy)]
+struct Target<'a> {
+    dir: &'a Path,
+    svg: bool,
 }
 
 /// Median of the finite values (NaN when none).
@@ -83,18 +94,30 @@ fn median(values: impl Iterator<Item = f64>) -> f64 {
     crate::robust::median_in_place(&mut v).unwrap_or(f64::NAN)
 }
 
-/// Writes `figure` to `dir/file`; `Ok(None)` when it has nothing to show.
+/// Writes `figure` to `<dir>/<file>` (a PNG) and, when asked, the same as SVG beside it; `Ok(None)`
+/// when it has nothing to show.
 fn write(
     figure: &impl Figure,
-    dir: &Path,
+    to: Target<'_>,
     file: String,
     caption: String,
 ) -> Result<Option<Drawn>, FigureError> {
-    match render(figure, &dir.join(&file)) {
-        Ok(()) => Ok(Some(Drawn { file, caption })),
-        Err(PlotError::Empty { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
+    match render(figure, &to.dir.join(&file)) {
+        Ok(()) => {}
+        Err(PlotError::Empty { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
     }
+    let svg = if to.svg {
+        let name = Path::new(&file)
+            .with_extension("svg")
+            .to_string_lossy()
+            .into_owned();
+        render(figure, &to.dir.join(&name))?;
+        Some(name)
+    } else {
+        None
+    };
+    Ok(Some(Drawn { file, svg, caption }))
 }
 
 /// `v` with a sign and `decimals` decimals, and no "-0.000".
@@ -202,6 +225,10 @@ pub fn finding_figures(
         finding.end_ns + WINDOW_NS,
     );
     let mut drawn = Vec::new();
+    let dir = Target {
+        dir,
+        svg: sources.svg,
+    };
     let has = |t: &Table| has_data(sources.data, t);
     if has(&OPTICAL_CHANNEL) {
         drawn.extend(optical(sources, finding, &window, &bands, dir)?);
@@ -245,7 +272,7 @@ fn optical(
     finding: &Finding,
     window: &Filter,
     bands: &[Band],
-    dir: &Path,
+    dir: Target<'_>,
 ) -> Result<Vec<Drawn>, FigureError> {
     let rows = rows_error(&finding.id);
     // Q is read over days more than shown, to learn its daily cycle (see `channel_q`).
@@ -355,7 +382,7 @@ fn channel_q(
     mut q_of: BTreeMap<u32, TimeSeries>,
     shown: &dyn Fn(i64) -> bool,
     bands: &[Band],
-    dir: &Path,
+    dir: Target<'_>,
 ) -> Result<Option<Drawn>, FigureError> {
     as_change(&mut q_of, finding.start_ns);
     let (all_times, raw) = median_per_time(&q_of);
@@ -457,7 +484,7 @@ fn channel_sop(
     sop_of: &BTreeMap<u32, TimeSeries>,
     others: &TimeSeries,
     bands: &[Band],
-    dir: &Path,
+    dir: Target<'_>,
 ) -> Result<Option<Drawn>, FigureError> {
     let (times, medians) = median_per_time(sop_of);
     if !medians.iter().any(|v| v.is_finite()) {
@@ -519,7 +546,7 @@ fn span_view(
     sources: Sources<'_>,
     finding: &Finding,
     window: &Filter,
-    dir: &Path,
+    dir: Target<'_>,
 ) -> Result<Option<Drawn>, FigureError> {
     let Some(cable) = sources.topology.cable(&finding.cable) else {
         return Ok(None);
@@ -611,7 +638,7 @@ fn latency(
     finding: &Finding,
     window: &Filter,
     bands: &[Band],
-    dir: &Path,
+    dir: Target<'_>,
 ) -> Result<Option<Drawn>, FigureError> {
     let rows = rows_error(&finding.id);
     let df = scan(sources.data, &LATENCY, window)?
@@ -740,6 +767,7 @@ pub fn findings_timeline(
     findings: &[Finding],
     range_ns: (i64, i64),
     dir: &Path,
+    svg: bool,
 ) -> Result<Option<Drawn>, FigureError> {
     let rows: Vec<String> = Class::ALL.iter().map(|c| c.name().to_owned()).collect();
     let events = findings
@@ -762,7 +790,7 @@ pub fn findings_timeline(
         .map_err(|e| AnalyzerError::input(dir, 0, format!("cannot create the plot directory: {e}")))?;
     write(
         &plot,
-        dir,
+        Target { dir, svg },
         "findings-timeline.png".into(),
         "Every finding at its start time, one row per class; filled marks are unexplained, hollow ones have a benign explanation.".into(),
     )
@@ -797,6 +825,7 @@ pub fn span_heat_map(
     cable: &str,
     filter: &Filter,
     dir: &Path,
+    svg: bool,
 ) -> Result<Option<Drawn>, FigureError> {
     if !has_data(data, &LINE_MONITORING) {
         return Ok(None);
@@ -888,7 +917,7 @@ pub fn span_heat_map(
         .map_err(|e| AnalyzerError::input(dir, 0, format!("cannot create the plot directory: {e}")))?;
     write(
         &plot,
-        dir,
+        Target { dir, svg },
         format!("{cable}-spans.png"),
         format!(
             "{cable}: per span and {}-hour bin, the loop-back gain change from the span's first day, the largest over fiber pairs and directions; vermillion is a loss, blue a gain, ±{HEAT_LIMIT_DB} dB or more at full colour, grey no data.",

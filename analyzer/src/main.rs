@@ -81,6 +81,10 @@ enum Command {
         /// frequent scheduled run whose findings a later run reports.
         #[arg(long)]
         no_report: bool,
+        /// In the report, also write every plot as SVG (vector, for print and zoom), linked beside
+        /// each PNG.
+        #[arg(long, conflicts_with = "no_report")]
+        svg: bool,
     },
     /// Scores findings against a simulator's truth.json: precision, recall and F1 per event kind and
     /// magnitude bin, span localization, detection delay, false alarms per cable-month, and the
@@ -344,6 +348,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
             resume,
             lookback,
             no_report,
+            svg,
         } => {
             let options = run::RunOptions {
                 data,
@@ -354,6 +359,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
                 resume,
                 lookback_ns: lookback,
                 report: !no_report,
+                svg,
             };
             let mut bar = ProgressLine::new(std::io::stderr().is_terminal());
             let report = run::run(&options, |p| bar.show(p))?;

@@ -164,9 +164,13 @@ pub fn render(figure: &impl Figure, path: &Path) -> Result<(), PlotError> {
     };
     match path.extension().and_then(|e| e.to_str()) {
         Some("png") => {
-            let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-            figure.draw_on(&root).map_err(draw_error)?;
-            root.present().map_err(|e| draw_error(e.to_string()))
+            let mut pixels = vec![0_u8; SIZE.0 as usize * SIZE.1 as usize * 3];
+            {
+                let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
+                figure.draw_on(&root).map_err(draw_error)?;
+                root.present().map_err(|e| draw_error(e.to_string()))?;
+            }
+            write_png(path, &pixels).map_err(|e| draw_error(e.to_string()))
         }
         Some("svg") => {
             let root = SVGBackend::new(path, SIZE).into_drawing_area();
@@ -175,6 +179,23 @@ pub fn render(figure: &impl Figure, path: &Path) -> Result<(), PlotError> {
         }
         _ => Err(PlotError::Format { path: shown }),
     }
+}
+
+/// Writes RGB `pixels` of [`SIZE`] as a PNG at zlib's default level with adaptive filters, where
+/// plotters' own encoder compresses fast: on the demo's 288 plots 39 MB against 81 MB, for 4.5 s
+/// of drawing against 3.2 s. A plot with a hundred noisy channel lines compresses poorly, and a
+/// month's report has hundreds of plots.
+fn write_png(path: &Path, pixels: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut encoder = png::Encoder::new(file, SIZE.0, SIZE.1);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Default);
+    encoder.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(pixels)?;
+    writer.finish()?;
+    Ok(())
 }
 
 /// Draws `plot` into `path`, as PNG or SVG by the file's extension.

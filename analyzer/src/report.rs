@@ -132,7 +132,7 @@ pub fn write_report(
     let mut overview = Vec::new();
     let range = time_range(inputs)?;
     if let Some(range) = range
-        && let Some(d) = figures::findings_timeline(inputs.findings, range, &plots)?
+        && let Some(d) = figures::findings_timeline(inputs.findings, range, &plots, inputs.sources.svg)?
     {
         overview.push(d);
     }
@@ -140,7 +140,15 @@ pub fn write_report(
         .manifest
         .cables
         .par_iter()
-        .map(|cable| figures::span_heat_map(inputs.sources.data, cable, inputs.filter, &plots))
+        .map(|cable| {
+            figures::span_heat_map(
+                inputs.sources.data,
+                cable,
+                inputs.filter,
+                &plots,
+                inputs.sources.svg,
+            )
+        })
         .collect::<Result<_, _>>()?;
     overview.extend(heat.into_iter().flatten());
 
@@ -387,9 +395,12 @@ fn index_page(inputs: ReportInputs<'_>, overview: &[Drawn], range: Option<(i64, 
 }
 
 fn figure(b: &mut String, d: &Drawn) {
+    let vector = d.svg.as_ref().map_or(String::new(), |svg| {
+        format!(" <a href=\"{PLOTS_DIR}/{}\">SVG</a>", escape(svg))
+    });
     let _ = writeln!(
         b,
-        "<figure><img src=\"{PLOTS_DIR}/{}\" alt=\"{}\" width=\"1000\" height=\"500\"><figcaption>{}</figcaption></figure>",
+        "<figure><img src=\"{PLOTS_DIR}/{}\" alt=\"{}\" width=\"1000\" height=\"500\"><figcaption>{}{vector}</figcaption></figure>",
         escape(&d.file),
         escape(&d.caption),
         escape(&d.caption)

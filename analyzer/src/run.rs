@@ -55,6 +55,8 @@ pub struct RunOptions {
     pub lookback_ns: i64,
     /// Also write the analysts' HTML report with its plots (`<out>/report/index.html`).
     pub report: bool,
+    /// In the report, also write every plot as SVG beside its PNG (linked from the pages).
+    pub svg: bool,
 }
 
 /// Default look-back of a resumed run: a week of baseline before the new data.
@@ -546,6 +548,7 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
                 data: &options.data,
                 topology: &topology,
                 context: &context,
+                svg: options.svg,
             },
             findings: &report.findings,
             manifest: &manifest,

@@ -93,6 +93,7 @@ fn child(dir: &Path, cores: Option<usize>, report: bool) {
         resume: false,
         lookback_ns: cablewatch_analyzer::run::DEFAULT_LOOKBACK_NS,
         report,
+        svg: false,
     };
     let started = Instant::now();
     let report = run(&options, |_| {}).unwrap();

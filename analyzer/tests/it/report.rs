@@ -240,6 +240,7 @@ fn the_report_lists_every_finding_and_loads_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let options = RunOptions {
         report: true,
+        svg: true,
         ..crate::run::write_tiny(&s, 3, dir.path())
     };
     let report = run(&options, |_| {}).unwrap();
@@ -272,10 +273,19 @@ fn the_report_lists_every_finding_and_loads_in_chromium() {
         );
         assert!(options.out.join(format!("report/{}.html", f.id)).is_file());
     }
+    let page_html = std::fs::read_to_string(options.out.join(format!("report/{}.html", tap.id))).unwrap();
     for kind in ["q", "span", "sop", "latency"] {
         let png = options.out.join(format!("report/plots/{}-{kind}.png", tap.id));
         let image = image::open(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
         assert_eq!((image.width(), image.height()), cablewatch_analyzer::plot::SIZE);
+        // Asked for: the same figure as SVG, with its title as text, linked from the page.
+        let svg = format!("{}-{kind}.svg", tap.id);
+        let text = std::fs::read_to_string(options.out.join("report/plots").join(&svg)).unwrap();
+        assert!(text.contains(&tap.id), "{svg} has no title");
+        assert!(
+            page_html.contains(&format!("href=\"plots/{svg}\"")),
+            "{svg} not linked"
+        );
     }
 
     let mut browser = Browser::start();

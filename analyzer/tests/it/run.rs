@@ -34,6 +34,7 @@ pub(crate) fn write_tiny(s: &Scenario, seed: u64, dir: &std::path::Path) -> RunO
         resume: false,
         lookback_ns: cablewatch_analyzer::run::DEFAULT_LOOKBACK_NS,
         report: false,
+        svg: false,
     }
 }
 
@@ -98,6 +99,7 @@ fn run_finds_and_localizes_a_tap_and_explains_an_earthquake() {
         data: &options.data,
         topology: &topology,
         context: &context,
+        svg: false,
     };
     let drawn = cablewatch_analyzer::figures::finding_figures(sources, tap, &plots).unwrap();
     let files: Vec<String> = drawn.iter().map(|d| d.file.clone()).collect();
