@@ -14,7 +14,7 @@
 use std::{path::Path, sync::OnceLock};
 
 use plotters::{
-    coord::Shift,
+    coord::{CoordTranslate, Shift},
     prelude::*,
     style::text_anchor::{HPos, Pos, VPos},
 };
@@ -213,6 +213,21 @@ impl Figure for TimePlot<'_> {
     fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         draw(self, root)
     }
+}
+
+/// The legend box every plot uses, at `position`.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(160, 160, 160))
+        .position(position)
+        .draw()
+        .map_err(|e| e.to_string())
 }
 
 /// A value axis label with as many decimals as the axis' span needs, and no "-0".
@@ -418,14 +433,7 @@ fn draw<DB: DrawingBackend>(plot: &TimePlot<'_>, root: &DrawingArea<DB, Shift>) 
             .map_err(e)?;
     }
     if plot.lines.iter().any(|l| !l.label.is_empty()) {
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(160, 160, 160))
-            .position(SeriesLabelPosition::LowerLeft)
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
     }
     Ok(())
 }
@@ -563,14 +571,7 @@ impl Figure for ProfilePlot {
             }
         }
         if self.series.iter().any(|s| !s.label.is_empty()) {
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 14))
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(160, 160, 160))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(e)?;
+            legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         }
         Ok(())
     }
@@ -788,14 +789,7 @@ impl Figure for EventPlot {
                 }
             });
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(160, 160, 160))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
 }

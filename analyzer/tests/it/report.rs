@@ -13,10 +13,6 @@ use cablewatch_analyzer::{
     fusion::Class,
     run::{RunOptions, run},
 };
-use cablewatch_testdata::{
-    events::{EventKind, FixedEvent},
-    scenario::Scenario,
-};
 use serde_json::{Value, json};
 
 /// The Chromium to use: `CABLEWATCH_CHROMIUM`, else `chromium` or `chromium-browser` on the PATH.
@@ -217,26 +213,7 @@ impl Drop for Browser {
 /// disk is caught.
 #[test]
 fn the_report_lists_every_finding_and_loads_in_chromium() {
-    let mut s = Scenario::load("tiny").unwrap();
-    s.days = 3.0;
-    let at =
-        |h: i64| chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(s.start_ns + h * 3_600_000_000_000);
-    let fixed = |kind, hours, magnitude| FixedEvent {
-        kind,
-        cable: cablewatch_proto::CableId::try_new("tiny-1").unwrap(),
-        start: at(hours),
-        fiber_pair: Some(2),
-        direction: Some("b_to_a".into()),
-        span: Some(3),
-        channel: None,
-        magnitude: Some(magnitude),
-        logged: None,
-        bend: Some(false),
-    };
-    s.events.fixed = vec![
-        fixed(EventKind::ClipOnTap, 30, 0.3),
-        fixed(EventKind::Earthquake, 50, 6.5),
-    ];
+    let s = crate::run::tap_and_earthquake();
     let dir = tempfile::tempdir().unwrap();
     let options = RunOptions {
         report: true,

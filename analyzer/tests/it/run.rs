@@ -38,11 +38,9 @@ pub(crate) fn write_tiny(s: &Scenario, seed: u64, dir: &std::path::Path) -> RunO
     }
 }
 
-/// Three days of the tiny plant with a 0.3 dB clip-on tap (fiber pair 2, B to A, span 3) and a
-/// catalogued earthquake: the tap is found, localized and left unexplained; the earthquake is
-/// explained.
-#[test]
-fn run_finds_and_localizes_a_tap_and_explains_an_earthquake() {
+/// Three days of the tiny plant with a 0.3 dB clip-on tap (fiber pair 2, B to A, span 3) at hour 30
+/// and a catalogued earthquake at hour 50.
+pub(crate) fn tap_and_earthquake() -> Scenario {
     let mut s = Scenario::load("tiny").unwrap();
     s.days = 3.0;
     let at =
@@ -63,6 +61,15 @@ fn run_finds_and_localizes_a_tap_and_explains_an_earthquake() {
         fixed(EventKind::ClipOnTap, 30, 0.3),
         fixed(EventKind::Earthquake, 50, 6.5),
     ];
+    s
+}
+
+/// Three days of the tiny plant with a 0.3 dB clip-on tap (fiber pair 2, B to A, span 3) and a
+/// catalogued earthquake: the tap is found, localized and left unexplained; the earthquake is
+/// explained.
+#[test]
+fn run_finds_and_localizes_a_tap_and_explains_an_earthquake() {
+    let s = tap_and_earthquake();
     let dir = tempfile::tempdir().unwrap();
     let options = write_tiny(&s, 3, dir.path());
     let report = run(&options, |_| {}).unwrap();
