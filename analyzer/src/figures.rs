@@ -58,7 +58,7 @@ pub const WINDOW_NS: i64 = 12 * 3_600_000_000_000;
 pub const DIURNAL_CONTEXT_NS: i64 = 2 * 24 * 3_600_000_000_000;
 
 /// One figure written: its file name (in the figure directory) and a caption for the report.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Drawn {
     /// File name of the PNG, relative to the directory it was written to.
     pub file: String,

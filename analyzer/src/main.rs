@@ -335,8 +335,8 @@ fn run(args: Args) -> anyhow::Result<u8> {
                 report.run_dir.display(),
                 report.truth_file.display()
             )?;
-            if let Some(index) = &report.run.report {
-                writeln!(out, "report: {} (open it in a browser)", index.display())?;
+            if let Some(r) = &report.run.report {
+                writeln!(out, "report: {} (open it in a browser)", r.index.display())?;
             }
         }
         Command::Run {
@@ -371,8 +371,14 @@ fn run(args: Args) -> anyhow::Result<u8> {
                 dir.join(run::FINDINGS_FILE).display(),
                 dir.join("findings.parquet").display()
             )?;
-            if let Some(index) = &report.report {
-                writeln!(out, "report: {}", index.display())?;
+            if let Some(r) = &report.report {
+                writeln!(
+                    out,
+                    "report: {} ({} findings plotted, {} kept from the last report)",
+                    r.index.display(),
+                    r.drawn,
+                    r.reused
+                )?;
             }
             if report.unexplained_suspicious() > 0 {
                 return Ok(EXIT_UNEXPLAINED);

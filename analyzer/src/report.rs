@@ -8,6 +8,9 @@
 //!             facts, plots, evidence, every explanation checked)
 //! ```
 //!
+//! The next run into the same directory keeps the plots of findings that did not change
+//! (`report/plots.json`), so a daily `--resume` job draws only what is new.
+//!
 //! The pages have no scripts and make no requests: every image is a file beside them, the style
 //! is inline, so the report opens from a disk, a USB stick or an air-gapped share.
 
@@ -105,28 +108,103 @@ pub struct ReportInputs<'a> {
     pub filter: &'a Filter,
 }
 
-/// Writes the report under `out/report/`; `progress(done, total)` hears each finding drawn.
-/// Returns the path of `index.html`.
+/// What [`write_report`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportSummary {
+    /// The index page.
+    pub index: PathBuf,
+    /// Findings whose plots were drawn in this run.
+    pub drawn: usize,
+    /// Findings whose plots from an earlier report were kept (unchanged finding, window wholly
+    /// before that report's data end, files present).
+    pub reused: usize,
+}
+
+/// The plots of the last report, for the next one to reuse: `report/plots.json`.
+const PLOTS_MANIFEST: &str = "plots.json";
+
+/// Contents of [`PLOTS_MANIFEST`].
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct PlotsManifest {
+    /// Analyzer version that drew them (another version redraws everything).
+    version: String,
+    /// Whether SVGs were written too.
+    svg: bool,
+    /// The data end of that run, ns.
+    data_end_ns: Option<i64>,
+    /// Per finding id: a fingerprint of the finding and its figures.
+    findings: std::collections::BTreeMap<String, (String, Vec<Drawn>)>,
+}
+
+/// A stable fingerprint of a finding (FNV-1a over its JSON), hex.
+fn fingerprint(finding: &Finding) -> String {
+    let text = serde_json::to_string(finding).unwrap_or_default();
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+/// The last time a finding's figures read: its end plus the window, plus the days the Q figure reads
+/// for the daily cycle.
+fn figures_reach_ns(finding: &Finding) -> i64 {
+    finding
+        .end_ns
+        .saturating_add(figures::WINDOW_NS)
+        .saturating_add(figures::DIURNAL_CONTEXT_NS)
+}
+
+/// Writes the report under `out/report/`; `progress(done, total)` hears each finding drawn (or
+/// reused).
+///
+/// A scheduled series of runs into one directory redraws only what changed: a finding's plots from
+/// the last report are kept when the finding is the same, everything its figures read lies before
+/// that report's data end, and the files are still there. Plots and pages of findings that are gone
+/// are removed.
 pub fn write_report(
     out: &Path,
     inputs: ReportInputs<'_>,
     progress: impl Fn(usize, usize) + Sync,
-) -> Result<PathBuf, ReportError> {
+) -> Result<ReportSummary, ReportError> {
     let dir = out.join(REPORT_DIR);
     let plots = dir.join(PLOTS_DIR);
     std::fs::create_dir_all(&plots).map_err(|source| ReportError::Write {
         path: plots.clone(),
         source,
     })?;
+    let version = env!("CARGO_PKG_VERSION");
+    let previous: PlotsManifest = std::fs::read_to_string(dir.join(PLOTS_MANIFEST))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .filter(|m: &PlotsManifest| m.version == version && m.svg == inputs.sources.svg)
+        .unwrap_or_default();
+    let reusable = |f: &Finding, print: &str| -> Option<Vec<Drawn>> {
+        let (old_print, drawn) = previous.findings.get(&f.id)?;
+        let files_there = drawn
+            .iter()
+            .all(|d| plots.join(&d.file).is_file() && d.svg.as_ref().is_none_or(|s| plots.join(s).is_file()));
+        (old_print == print
+            && previous.data_end_ns.is_some_and(|end| figures_reach_ns(f) <= end)
+            && files_there)
+            .then(|| drawn.clone())
+    };
     let total = inputs.findings.len();
     let done = AtomicUsize::new(0);
-    let per_finding: Vec<Vec<Drawn>> = inputs
+    let reused = AtomicUsize::new(0);
+    let per_finding: Vec<(String, Vec<Drawn>)> = inputs
         .findings
         .par_iter()
         .map(|f| {
-            let drawn = figures::finding_figures(inputs.sources, f, &plots);
+            let print = fingerprint(f);
+            let drawn = match reusable(f, &print) {
+                Some(drawn) => {
+                    reused.fetch_add(1, Ordering::Relaxed);
+                    Ok(drawn)
+                }
+                None => figures::finding_figures(inputs.sources, f, &plots),
+            };
             progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-            drawn
+            drawn.map(|d| (print, d))
         })
         .collect::<Result<_, _>>()?;
     let mut overview = Vec::new();
@@ -152,15 +230,67 @@ pub fn write_report(
         .collect::<Result<_, _>>()?;
     overview.extend(heat.into_iter().flatten());
 
-    for (finding, drawn) in inputs.findings.iter().zip(&per_finding) {
+    for (finding, (_, drawn)) in inputs.findings.iter().zip(&per_finding) {
         let path = dir.join(format!("{}.html", finding.id));
         write_page(&path, &finding_page(finding, drawn, inputs.sources.topology))?;
     }
     let index = dir.join("index.html");
     write_page(&index, &index_page(inputs, &overview, range))?;
-    Ok(index)
+    let manifest = PlotsManifest {
+        version: version.to_owned(),
+        svg: inputs.sources.svg,
+        data_end_ns: inputs.manifest.data_end_ns,
+        findings: inputs
+            .findings
+            .iter()
+            .zip(per_finding)
+            .map(|(f, entry)| (f.id.clone(), entry))
+            .collect(),
+    };
+    remove_stale(&dir, &manifest, &overview);
+    write_page(
+        &dir.join(PLOTS_MANIFEST),
+        &(serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n"),
+    )?;
+    let reused = reused.into_inner();
+    Ok(ReportSummary {
+        index,
+        drawn: total - reused,
+        reused,
+    })
 }
 
+/// Removes the pages and plots of findings no longer in the report (a resumed run can merge or
+/// drop findings). Best effort: a file that cannot be removed stays.
+fn remove_stale(dir: &Path, manifest: &PlotsManifest, overview: &[Drawn]) {
+    let mut keep: std::collections::BTreeSet<String> = overview
+        .iter()
+        .chain(manifest.findings.values().flat_map(|(_, d)| d))
+        .flat_map(|d| std::iter::once(d.file.clone()).chain(d.svg.clone()))
+        .collect();
+    let Ok(entries) = std::fs::read_dir(dir.join(PLOTS_DIR)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !keep.contains(&name) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    keep = manifest.findings.keys().map(|id| format!("{id}.html")).collect();
+    keep.insert("index.html".to_owned());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".html") && !keep.contains(&name) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Writes `text` to `path` through a temporary file and a rename.
 fn write_page(path: &Path, html: &str) -> Result<(), ReportError> {
     let tmp = path.with_extension("html.tmp");
     std::fs::write(&tmp, html)

@@ -31,7 +31,7 @@ use crate::{
     figures::Sources,
     fusion::{Class, Finding, FusionConfig, fuse},
     load::{Filter, has_data},
-    report::{ReportInputs, write_report},
+    report::{ReportInputs, ReportSummary, write_report},
     series::{load_fiber_optical, load_latency, load_series},
 };
 
@@ -125,8 +125,8 @@ pub struct RunReport {
     pub resumed_from_ns: Option<i64>,
     /// Last sample time analysed, ns.
     pub data_end_ns: Option<i64>,
-    /// The HTML report's index page, when one was written.
-    pub report: Option<PathBuf>,
+    /// The HTML report, when one was written: its index page, findings drawn and reused.
+    pub report: Option<ReportSummary>,
 }
 
 impl RunReport {
@@ -556,12 +556,12 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
         };
         let shared = std::sync::Mutex::new(&mut progress);
         let t = Instant::now();
-        let index = write_report(&options.out, inputs, |done, total| {
+        let summary = write_report(&options.out, inputs, |done, total| {
             let mut guard = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             (*guard)(Progress::Figures { done, total })
         })?;
         report.stages.push(("report", t.elapsed().as_secs_f64()));
-        report.report = Some(index);
+        report.report = Some(summary);
     }
     Ok(report)
 }

@@ -221,7 +221,9 @@ fn the_report_lists_every_finding_and_loads_in_chromium() {
         ..crate::run::write_tiny(&s, 3, dir.path())
     };
     let report = run(&options, |_| {}).unwrap();
-    let index = report.report.clone().expect("run wrote a report");
+    let summary = report.report.clone().expect("run wrote a report");
+    assert_eq!((summary.drawn, summary.reused), (report.findings.len(), 0));
+    let index = summary.index;
     assert_eq!(index, options.out.join("report/index.html"));
     let tap = report
         .findings
@@ -294,4 +296,53 @@ fn the_report_lists_every_finding_and_loads_in_chromium() {
         "{images:?}"
     );
     assert!(!browser.errors.is_empty(), "the failed load is reported");
+}
+
+/// A second run into the same directory keeps the plots of unchanged findings whose figures read
+/// only data the last report had, redraws a finding whose plot went missing, and removes the pages
+/// and plots of findings that are gone.
+#[test]
+fn a_second_report_keeps_unchanged_plots_and_drops_stale_ones() {
+    let mut s = crate::run::tap_and_earthquake();
+    // Long enough after the tap (hour 30) for its figures' reach (12 h window and 2 days of Q).
+    s.days = 6.0;
+    let dir = tempfile::tempdir().unwrap();
+    let options = RunOptions {
+        report: true,
+        ..crate::run::write_tiny(&s, 3, dir.path())
+    };
+    let first = run(&options, |_| {}).unwrap();
+    let n = first.findings.len();
+    assert_eq!(first.report.as_ref().map(|r| (r.drawn, r.reused)), Some((n, 0)));
+    let tap = first
+        .findings
+        .iter()
+        .find(|f| f.class == Class::TapLike && !f.explained)
+        .expect("the tap is found")
+        .clone();
+    let plots = options.out.join("report/plots");
+    let q = plots.join(format!("{}-q.png", tap.id));
+    let modified = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let q_time = modified(&q);
+    // Leftovers of a finding that no longer exists.
+    std::fs::write(plots.join("F9999-q.png"), b"old").unwrap();
+    std::fs::write(options.out.join("report/F9999.html"), b"old").unwrap();
+
+    let second = run(&options, |_| {}).unwrap();
+    assert_eq!(second.findings, first.findings);
+    let r = second.report.clone().unwrap();
+    assert_eq!(r.drawn + r.reused, n);
+    assert!(r.reused >= 1, "the tap's plots are kept: {r:?}");
+    assert_eq!(modified(&q), q_time, "kept, not redrawn");
+    assert!(!plots.join("F9999-q.png").exists(), "stale plot removed");
+    assert!(
+        !options.out.join("report/F9999.html").exists(),
+        "stale page removed"
+    );
+
+    std::fs::remove_file(&q).unwrap();
+    let third = run(&options, |_| {}).unwrap();
+    let r3 = third.report.unwrap();
+    assert_eq!(r3.reused, r.reused - 1, "the tap is redrawn");
+    assert!(q.is_file());
 }
