@@ -43,8 +43,7 @@ pub struct DemoOptions {
 /// The scenario the demo plays unless told otherwise.
 pub const DEFAULT_SCENARIO: &str = "demo";
 
-/// The seed the demo uses unless told otherwise (with it the repair's outage lasts two days, so the
-/// report shows the cable before, during and after).
+/// The seed the demo uses unless told otherwise (the figures in the README were measured with it).
 pub const DEFAULT_SEED: u64 = 4;
 
 /// What the demo did.

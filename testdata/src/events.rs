@@ -195,6 +195,10 @@ pub struct FixedEvent {
     /// Whether a bend tap's loss rises with wavelength.
     #[serde(default)]
     pub bend: Option<bool>,
+    /// How long it lasts, hours (a repair's or insertion's outage, a reroute, a fault); drawn like a
+    /// random one's when unset. Not for amplifier ageing, which lasts to the end.
+    #[serde(default)]
+    pub duration_h: Option<f64>,
 }
 
 /// Events a scenario asks for: counts by kind placed at random, and explicit ones.
@@ -469,6 +473,20 @@ fn draw(
             e.unit = "h".into();
             e.end_ns = start + (hours * HOUR as f64) as i64;
         }
+    }
+    // A fixed duration replaces the drawn one after every draw, so the rest of the scenario stays
+    // as the seed made it. Where the event is an outage from start to end, the outage follows.
+    if let Some(hours) = fixed.and_then(|f| f.duration_h) {
+        if kind == EventKind::AmplifierAgeing || !(hours.is_finite() && hours > 0.0) {
+            return Err(bad(format!(
+                "duration_h {hours} is not a positive number of hours for {kind:?}"
+            )));
+        }
+        let duration = (hours * HOUR as f64) as i64;
+        if e.outage_ns > 0 && e.outage_ns == e.end_ns - start {
+            e.outage_ns = duration;
+        }
+        e.end_ns = start + duration;
     }
     Ok(e)
 }

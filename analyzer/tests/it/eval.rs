@@ -31,6 +31,7 @@ fn generate_and_run() -> tempfile::TempDir {
         magnitude: Some(magnitude),
         logged,
         bend: Some(false),
+        duration_h: None,
     };
     s.events.fixed = vec![
         fixed(EventKind::ClipOnTap, 20, Some(1), "a_to_b", Some(2), 0.25, None),

@@ -56,6 +56,7 @@ pub(crate) fn tap_and_earthquake() -> Scenario {
         magnitude: Some(magnitude),
         logged: None,
         bend: Some(false),
+        duration_h: None,
     };
     s.events.fixed = vec![
         fixed(EventKind::ClipOnTap, 30, 0.3),
@@ -173,6 +174,7 @@ fn resumed_runs_add_up_to_a_full_run() {
         magnitude: Some(0.3),
         logged: None,
         bend: Some(false),
+        duration_h: None,
     }];
     let dir = tempfile::tempdir().unwrap();
     let full = write_tiny(&s, 4, dir.path());

@@ -32,6 +32,7 @@ fn fixed(kind: EventKind, start: &str) -> FixedEvent {
         magnitude: None,
         logged: None,
         bend: Some(false),
+        duration_h: None,
     }
 }
 
@@ -379,4 +380,33 @@ fn clock_skew_biases_one_way_delay_oppositely_and_shifts_the_station_stamps() {
                 .all(|&t| t % 300_000_000_000 == 0 || t % 300_000_000_000 == 40_000),
         "skewed stamps"
     );
+}
+
+/// A fixed event's `duration_h` replaces the drawn duration, and the outage with it where the event
+/// is an outage from start to end (a repair); the other events of the scenario are drawn as before.
+/// Ageing, which lasts to the end, refuses one, as does a non-positive duration.
+#[test]
+fn a_fixed_duration_sets_the_end_and_the_outage() {
+    let as_drawn = tiny_with(vec![fixed(EventKind::Repair, TWO_AM)]);
+    let drawn = Simulation::new(&as_drawn, 5).unwrap();
+    let mut repair = fixed(EventKind::Repair, TWO_AM);
+    repair.duration_h = Some(3.0);
+    let as_set = tiny_with(vec![repair]);
+    let set = Simulation::new(&as_set, 5).unwrap();
+    let (d, e) = (&drawn.events[0], &set.events[0]);
+    let hour = 3_600_000_000_000_i64;
+    assert!(d.outage_ns >= 2 * 24 * hour, "drawn: 2 to 10 days");
+    assert_eq!((e.end_ns - e.start_ns, e.outage_ns), (3 * hour, 3 * hour));
+    assert_eq!(
+        (e.magnitude, e.delay_us),
+        (d.magnitude, d.delay_us),
+        "the draws are unchanged"
+    );
+    for (kind, hours) in [(EventKind::AmplifierAgeing, 5.0), (EventKind::Repair, 0.0)] {
+        let mut bad = fixed(kind, TWO_AM);
+        bad.duration_h = Some(hours);
+        let scenario = tiny_with(vec![bad]);
+        let err = Simulation::new(&scenario, 5).unwrap_err().to_string();
+        assert!(err.contains("duration_h"), "{err}");
+    }
 }
