@@ -1,15 +1,16 @@
 //! Plots for analysts (plotters): the shared pieces every figure of the report uses.
 //!
 //! ```text
-//! series (times in ns, values) + markers --> TimePlot --> draw_time_plot --> PNG or SVG file
+//! TimePlot (lines against UTC time, markers, shaded context bands)
+//! ProfilePlot (values along the cable, km, with a shaded span)        --render--> PNG or SVG file
+//! HeatMap (rows against time, diverging colours)                        (by the file's extension)
+//! EventPlot (events in named rows against time)
 //! ```
 //!
 //! Text is drawn with DejaVu Sans compiled into the binary (`analyzer/assets/fonts`, registered
-//! once as `sans-serif`), so plots render the same on a machine without font packages. Lines use
-//! the Okabe-Ito palette, which stays distinguishable with the common forms of colour blindness.
-//! Times on the axes are UTC.
-//!
-//! This is the foundation of the analyst report (issue 6); the per-finding figures build on it.
+//! once as `sans-serif`), so PNGs render the same on a machine without font packages (an SVG names
+//! the family and leaves the font to its viewer). Lines use the Okabe-Ito palette, which stays
+//! distinguishable with the common forms of colour blindness. Times on the axes are UTC.
 
 use std::{path::Path, sync::OnceLock};
 
@@ -196,11 +197,6 @@ fn write_png(path: &Path, pixels: &[u8]) -> Result<(), Box<dyn std::error::Error
     writer.write_image_data(pixels)?;
     writer.finish()?;
     Ok(())
-}
-
-/// Draws `plot` into `path`, as PNG or SVG by the file's extension.
-pub fn draw_time_plot(plot: &TimePlot<'_>, path: &Path) -> Result<(), PlotError> {
-    render(plot, path)
 }
 
 impl Figure for TimePlot<'_> {
@@ -854,7 +850,7 @@ mod tests {
         let (times, a, b) = sample();
         let p = plot(&times, &a, &b);
         let png = dir.path().join("q.png");
-        draw_time_plot(&p, &png).unwrap();
+        render(&p, &png).unwrap();
         let image = image::open(&png).unwrap().to_rgb8();
         assert_eq!(image.dimensions(), SIZE);
         // The caption band (top 40 rows, middle half): the title's glyphs.
@@ -871,7 +867,7 @@ mod tests {
         assert!(orange > 500, "{orange} orange pixels");
 
         let svg = dir.path().join("q.svg");
-        draw_time_plot(&p, &svg).unwrap();
+        render(&p, &svg).unwrap();
         let text = std::fs::read_to_string(&svg).unwrap();
         for s in [
             "Q of fiber pair 1, a_to_b",
@@ -910,7 +906,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (times, a, b) = sample();
         let p = plot(&times, &a, &b);
-        let err = draw_time_plot(&p, &dir.path().join("q.jpg")).unwrap_err();
+        let err = render(&p, &dir.path().join("q.jpg")).unwrap_err();
         assert!(matches!(err, PlotError::Format { .. }), "{err}");
         assert!(err.to_string().contains("q.jpg"), "{err}");
         let nan = vec![f64::NAN; times.len()];
@@ -924,7 +920,7 @@ mod tests {
             ..p
         };
         let path = dir.path().join("empty.png");
-        let err = draw_time_plot(&empty, &path).unwrap_err();
+        let err = render(&empty, &path).unwrap_err();
         assert!(matches!(err, PlotError::Empty { .. }), "{err}");
         assert!(!path.exists(), "no file for an empty plot");
     }
