@@ -562,6 +562,17 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
         })?;
         report.stages.push(("report", t.elapsed().as_secs_f64()));
         report.report = Some(summary);
+    } else if options
+        .out
+        .join(crate::report::REPORT_DIR)
+        .join("index.html")
+        .is_file()
+    {
+        // Kept (a daily report may sit beside frequent alert-only runs), but said to be older.
+        tracing::warn!(out = %options.out.display(), "report/ is from an earlier run (--no-report)");
+        progress(Progress::Stage(
+            "report/ is from an earlier run and was not updated (--no-report)",
+        ));
     }
     Ok(report)
 }
