@@ -345,4 +345,20 @@ fn a_second_report_keeps_unchanged_plots_and_drops_stale_ones() {
     let r3 = third.report.unwrap();
     assert_eq!(r3.reused, r.reused - 1, "the tap is redrawn");
     assert!(q.is_file());
+
+    // Without the report, the one beside the findings is kept but said to be older.
+    let mut stages = Vec::new();
+    let quiet = RunOptions {
+        report: false,
+        ..options.clone()
+    };
+    let fourth = run(&quiet, |p| {
+        if let cablewatch_analyzer::run::Progress::Stage(text) = p {
+            stages.push(text.to_owned());
+        }
+    })
+    .unwrap();
+    assert!(fourth.report.is_none());
+    assert!(stages.iter().any(|s| s.contains("earlier run")), "{stages:?}");
+    assert!(q.is_file(), "kept");
 }
