@@ -229,21 +229,22 @@ pub fn finding_figures(
         dir,
         svg: sources.svg,
     };
-    let has = |t: &Table| has_data(sources.data, t);
-    if has(&OPTICAL_CHANNEL) {
-        drawn.extend(optical(sources, finding, &window, &bands, dir)?);
+    drawn.extend(optical(sources, finding, &window, &bands, dir)?);
+    // The span view goes second: after the signals, where on the cable.
+    if let Some(d) = span_view(sources, finding, &window, dir)? {
+        drawn.insert(drawn.len().min(1), d);
     }
-    if has(&LINE_MONITORING) {
-        // The span view goes second: after the signals, where on the cable.
-        let at = drawn.len().min(1);
-        if let Some(d) = span_view(sources, finding, &window, dir)? {
-            drawn.insert(at, d);
-        }
-    }
-    if has(&LATENCY) {
-        drawn.extend(latency(sources, finding, &window, &bands, dir)?);
-    }
+    drawn.extend(latency(sources, finding, &window, &bands, dir)?);
     Ok(drawn)
+}
+
+/// A scan of `table`, or `None` when the data directory has none of it (that figure is left out).
+fn table_scan(data: &Path, table: &'static Table, filter: &Filter) -> Result<Option<LazyFrame>, FigureError> {
+    match scan(data, table, filter) {
+        Ok(lf) => Ok(Some(lf)),
+        Err(AnalyzerError::MissingTable { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn rows_error(subject: &str) -> impl Fn(PolarsError) -> FigureError + '_ {
@@ -282,7 +283,10 @@ fn optical(
         ..window.clone()
     };
     let shown = |t: i64| window.since_ns.is_none_or(|s| t >= s) && window.until_ns.is_none_or(|u| t < u);
-    let df = scan(sources.data, &OPTICAL_CHANNEL, &wide)?
+    let Some(lf) = table_scan(sources.data, &OPTICAL_CHANNEL, &wide)? else {
+        return Ok(Vec::new());
+    };
+    let df = lf
         .filter(fiber_of(finding))
         .select([
             col(c::CHANNEL),
@@ -554,7 +558,10 @@ fn span_view(
     let rows = rows_error(&finding.id);
     let t = || col(c::TIME).cast(DataType::Int64);
     let gain = || col(c::LOOPBACK_GAIN_DB).cast(DataType::Float64);
-    let df = scan(sources.data, &LINE_MONITORING, window)?
+    let Some(lf) = table_scan(sources.data, &LINE_MONITORING, window)? else {
+        return Ok(None);
+    };
+    let df = lf
         .group_by([col(c::FIBER_PAIR), col(c::DIRECTION), col(c::REPEATER)])
         .agg([
             gain()
@@ -641,7 +648,10 @@ fn latency(
     dir: Target<'_>,
 ) -> Result<Option<Drawn>, FigureError> {
     let rows = rows_error(&finding.id);
-    let df = scan(sources.data, &LATENCY, window)?
+    let Some(lf) = table_scan(sources.data, &LATENCY, window)? else {
+        return Ok(None);
+    };
+    let df = lf
         .filter(fiber_of(finding))
         .select([
             col(c::SRC_STATION),
