@@ -6,7 +6,7 @@
 //! statistics. The result lists the rows to keep and names the first failures.
 
 use cablewatch_proto::{
-    StationId,
+    StationId, tables,
     topology::{Cable, Topology},
     wire::{
         Direction, IntervalStats, LatencyKind, LatencySamples, LineMonitoringSamples, OpticalChannelSamples,
@@ -256,10 +256,25 @@ fn lm_row(p: &LineMonitoringSamples, cable: Option<&Cable>, rules: &Rules<'_>, r
         p.fiber_pair[row],
         p.direction[row],
     )?;
-    let repeaters = cable.map_or(1000, Cable::repeaters);
     let r = p.repeater[row];
-    if !(1..=repeaters).contains(&r) {
-        return fail("repeater", format!("{r} is not in 1..={repeaters}"));
+    // The physical repeater, numbered from the A end; the span it measures depends on the direction
+    // (`Cable::span_covered_by`), so every repeater of the cable covers a span in both directions.
+    let direction = Direction::try_from(p.direction[row])
+        .ok()
+        .and_then(Direction::storage_label)
+        .unwrap_or(tables::DIRECTION_A_TO_B);
+    match cable {
+        Some(c) if c.span_covered_by(direction, r).is_none() => {
+            return fail(
+                "repeater",
+                format!(
+                    "{r} is not in 1..={} (the cable's repeaters, numbered from the A end)",
+                    c.repeaters()
+                ),
+            );
+        }
+        None if !(1..=1000).contains(&r) => return fail("repeater", format!("{r} is not in 1..=1000")),
+        _ => {}
     }
     let g = p.loopback_gain_db[row];
     let (lo, hi) = LOOPBACK_GAIN_RANGE_DB;

@@ -27,7 +27,11 @@ use parquet::{
     basic::Encoding,
     basic::{Compression, ZstdLevel},
     errors::ParquetError,
-    file::{metadata::SortingColumn, properties::WriterProperties},
+    file::{
+        metadata::{KeyValue, SortingColumn},
+        properties::WriterProperties,
+        reader::{FileReader, SerializedFileReader},
+    },
     schema::types::ColumnPath,
 };
 
@@ -540,6 +544,44 @@ fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError
     move |source| StoreError::Io { op, path, source }
 }
 
+/// Parquet key-value metadata key holding the stored-table contract version a file was written to.
+pub const CONTRACT_KEY: &str = "cablewatch.contract";
+
+/// The stored-table contract version this build writes.
+///
+/// - 1 (files without the key): `line_monitoring.repeater` was "span k at repeater k" in both
+///   directions; the simulator wrote a `b_to_a` loss in span k at repeater k.
+/// - 2: `repeater` is the physical repeater numbered from the A end, as the equipment reports it, and
+///   the span it measures depends on the direction ([`crate::topology::Cable::span_covered_by`]).
+pub const CONTRACT_VERSION: u32 = 2;
+
+/// The contract version `path` was written to: its [`CONTRACT_KEY`] metadata, 1 for a file without
+/// it (written before the key existed).
+pub fn contract_version(path: &Path) -> Result<u32> {
+    let file = File::open(path).map_err(io_err("open", path))?;
+    let reader = SerializedFileReader::new(file).map_err(|source| StoreError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let value = reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == CONTRACT_KEY).cloned())
+        .and_then(|k| k.value);
+    match value {
+        None => Ok(1),
+        Some(v) => v.trim().parse().map_err(|_| StoreError::Io {
+            op: "read the contract version of",
+            path: path.to_path_buf(),
+            source: io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{CONTRACT_KEY} = {v:?} is not a version number"),
+            ),
+        }),
+    }
+}
+
 /// Opens and fsyncs a directory so that entries created or renamed in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
@@ -622,7 +664,11 @@ fn writer_properties(table: &Table, options: ParquetOptions) -> WriterProperties
         .set_compression(Compression::ZSTD(level))
         .set_max_row_group_row_count(Some(options.max_row_group_rows))
         .set_sorting_columns(Some(sorting))
-        .set_created_by(format!("cablewatch {}", env!("CARGO_PKG_VERSION")));
+        .set_created_by(format!("cablewatch {}", env!("CARGO_PKG_VERSION")))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            CONTRACT_KEY.to_owned(),
+            CONTRACT_VERSION.to_string(),
+        )]));
     // Measurements are nearly all distinct: a dictionary costs a hash per value (it was the largest
     // single cost of a checkpoint) and saves nothing. Floats are stored byte-stream-split, which
     // groups exponent and mantissa bytes so zstd compresses them; times delta-encoded. Keys

@@ -283,7 +283,7 @@ pub const LINE_MONITORING: Table = Table {
             col::REPEATER,
             UInt32,
             "",
-            "Repeater number from the A end, 1-based; span k ends at repeater k.",
+            "Physical repeater from the A end, 1-based; it measures span k in a_to_b and span k+1 in b_to_a (topology::Cable::span_covered_by).",
         ),
         col(col::LOOPBACK_GAIN_DB, Float32, "dB", "High-loss loop-back gain."),
     ],

@@ -177,6 +177,39 @@ impl Cable {
         p.last().map(|l| l[1])
     }
 
+    /// The span whose loss repeater `repeater` (numbered 1..=N from the A end, as the
+    /// line-monitoring equipment reports it) measures on a fiber carrying light in `direction`
+    /// (`a_to_b` or `b_to_a`); `None` for a repeater not on the cable or an unknown direction.
+    ///
+    /// A repeater's high-loss loop-back measures the span that feeds it. Light going A to B reaches
+    /// repeater k through span k; light going B to A reaches it through span k + 1. So `a_to_b`
+    /// covers spans 1..=N and not the B shore span N + 1, and `b_to_a` covers spans 2..=N + 1 and
+    /// not the A shore span 1. This is the one place that mapping is made: the simulator, the
+    /// collector's checks, the analyzer and its report all go through it (and
+    /// [`Cable::repeater_covering`]).
+    pub fn span_covered_by(&self, direction: &str, repeater: u32) -> Option<u32> {
+        if repeater == 0 || repeater > self.repeaters() {
+            return None;
+        }
+        match direction {
+            crate::tables::DIRECTION_A_TO_B => Some(repeater),
+            crate::tables::DIRECTION_B_TO_A => Some(repeater + 1),
+            _ => None,
+        }
+    }
+
+    /// The repeater whose loop-back measures `span` in `direction`, the inverse of
+    /// [`Cable::span_covered_by`]; `None` where no repeater sees the span in that direction (the
+    /// shore span at the receiving end's side: span N + 1 in `a_to_b`, span 1 in `b_to_a`).
+    pub fn repeater_covering(&self, direction: &str, span: u32) -> Option<u32> {
+        let repeater = match direction {
+            crate::tables::DIRECTION_A_TO_B => span,
+            crate::tables::DIRECTION_B_TO_A => span.checked_sub(1)?,
+            _ => return None,
+        };
+        (1..=self.repeaters()).contains(&repeater).then_some(repeater)
+    }
+
     /// One-way fiber propagation delay over the whole cable, microseconds.
     pub fn fiber_delay_us(&self) -> f64 {
         self.length_km * FIBER_DELAY_US_PER_KM
@@ -410,6 +443,27 @@ channel_plan = { channels = 4, first_thz = 192.0, spacing_ghz = 50.0 }
         assert_eq!(c.depth_at_km(50.0), Some(2000.0));
         assert!((c.channel_plan.frequency_thz(4) - 192.15).abs() < 1e-9);
         assert!((c.fiber_delay_us() - 979.4).abs() < 1e-9);
+    }
+
+    #[test]
+    fn each_direction_covers_the_spans_that_feed_its_repeaters() {
+        let t = Topology::from_toml_str(SMALL, "small").unwrap();
+        let c = t.cable("c1").unwrap();
+        // Two repeaters, three spans: A to B sees spans 1 and 2, B to A spans 2 and 3.
+        let covered = |d: &str| -> Vec<Option<u32>> { (0..=3).map(|r| c.span_covered_by(d, r)).collect() };
+        assert_eq!(covered("a_to_b"), vec![None, Some(1), Some(2), None]);
+        assert_eq!(covered("b_to_a"), vec![None, Some(2), Some(3), None]);
+        assert_eq!(c.span_covered_by("sideways", 1), None);
+        let covering = |d: &str| -> Vec<Option<u32>> { (0..=4).map(|s| c.repeater_covering(d, s)).collect() };
+        assert_eq!(covering("a_to_b"), vec![None, Some(1), Some(2), None, None]);
+        assert_eq!(covering("b_to_a"), vec![None, None, Some(1), Some(2), None]);
+        // Each mapping inverts the other wherever a span is covered.
+        for d in ["a_to_b", "b_to_a"] {
+            for r in 1..=c.repeaters() {
+                let s = c.span_covered_by(d, r).unwrap();
+                assert_eq!(c.repeater_covering(d, s), Some(r), "{d} repeater {r}");
+            }
+        }
     }
 
     fn invalid_field(text: &str) -> String {

@@ -158,8 +158,19 @@ fn optical_rows_read_back_with_polars_partitioned_by_day_and_sorted() {
 #[test]
 fn line_monitoring_and_latency_read_back_with_polars() {
     let dir = tempfile::tempdir().unwrap();
-    write_all(dir.path(), &Payload::LineMonitoring(line_monitoring()), "lm");
+    let files = write_all(dir.path(), &Payload::LineMonitoring(line_monitoring()), "lm");
     write_all(dir.path(), &Payload::Latency(latency()), "lat");
+    // Every file names the contract it was written to; a file without the key is contract 1.
+    for f in &files {
+        assert_eq!(store::contract_version(f).unwrap(), store::CONTRACT_VERSION);
+    }
+    let mut df = read(dir.path(), &LINE_MONITORING);
+    let old = dir.path().join("old.parquet");
+    ParquetWriter::new(std::fs::File::create(&old).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    assert_eq!(store::contract_version(&old).unwrap(), 1);
+    std::fs::remove_file(&old).unwrap();
 
     let lm = read(dir.path(), &LINE_MONITORING);
     check_schema(&lm, &LINE_MONITORING);
