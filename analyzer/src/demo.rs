@@ -99,13 +99,7 @@ pub async fn run(options: &DemoOptions, progress: impl Fn(&str) + Sync) -> Resul
     )
     .map_err(|e| stage("context")(e.to_string()))?;
     let truth_file = options.out.join("truth.json");
-    let truth_text = serde_json::to_string_pretty(&truth(
-        &scenario.name,
-        options.seed,
-        scenario.window(),
-        &sim.events,
-    ))
-    .map_err(|e| stage("truth")(e.to_string()))?;
+    let truth_text = serde_json::to_string_pretty(&truth(&sim)).map_err(|e| stage("truth")(e.to_string()))?;
     std::fs::write(&truth_file, truth_text + "\n")
         .map_err(|e| stage("truth")(format!("{}: {e}", truth_file.display())))?;
 

@@ -4,7 +4,7 @@
 //! finding (cable, direction, fiber pair, time) + data dir + topology + context records
 //!   --polars scans of the cable's partitions in the window around the finding-->
 //!     optical: Q and SOP of every channel of the fiber      --> <id>-q.png, <id>-sop.png
-//!     line monitoring: gain change per repeater, all fibers --> <id>-span.png
+//!     line monitoring: gain change per covered span, all fibers --> <id>-span.png
 //!     latency: delay change per probe series, path changes  --> <id>-latency.png
 //!   (context records in the window shaded on every time axis)
 //! run's findings + data --> findings-timeline.png; per cable: loop-back gain heat map <cable>-spans.png
@@ -543,7 +543,7 @@ fn channel_sop(
     write(&plot, dir, format!("{}-sop.png", finding.id), caption)
 }
 
-/// Loop-back gain change per repeater (median after the finding minus median before), the
+/// Loop-back gain change per span (each repeater at the span it measures) (median after the finding minus median before), the
 /// finding's fiber in colour over every other fiber pair and direction in grey, with the flagged
 /// span shaded and its km range named.
 fn span_view(
@@ -578,12 +578,19 @@ fn span_view(
     let repeater = df.column(c::REPEATER).and_then(|s| s.u32()).map_err(&rows)?;
     let before = df.column("before").and_then(|s| s.f64()).map_err(&rows)?;
     let after = df.column("after").and_then(|s| s.f64()).map_err(&rows)?;
+    let spans = cable.spans();
     let (mut own, mut others) = (Vec::new(), Vec::new());
     for i in 0..df.height() {
         let (Some(fp), Some(d), Some(r)) = (fp.get(i), direction.get(i), repeater.get(i)) else {
             continue;
         };
-        let Some(&km) = cable.repeater_km.get((r as usize).wrapping_sub(1)) else {
+        // Placed at the middle of the span this direction's repeater measures, so both directions
+        // of a fiber pair line up on the same spans.
+        let Some(km) = cable
+            .span_covered_by(d, r)
+            .and_then(|span| spans.get(span as usize - 1))
+            .map(|s| (s.start_km + s.end_km) / 2.0)
+        else {
             continue;
         };
         let change = after.get(i).unwrap_or(f64::NAN) - before.get(i).unwrap_or(f64::NAN);
@@ -606,7 +613,7 @@ fn span_view(
         .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
         .copied();
     let plot = ProfilePlot {
-        title: format!("{}: loop-back gain change per repeater", fiber_title(finding)),
+        title: format!("{}: loop-back gain change per span", fiber_title(finding)),
         y_label: "gain after - before (dB)".into(),
         length_km: cable.length_km,
         series: vec![
@@ -633,7 +640,7 @@ fn span_view(
         format!(" The largest change on this fiber is {v:+.3} dB at km {km:.0}.")
     });
     let caption = format!(
-        "Median loop-back gain after the finding minus before, per repeater along the cable; this fiber in colour, every other fiber pair and direction in grey. {located}{largest}"
+        "Median loop-back gain after the finding minus before, per span along the cable (each repeater drawn at the middle of the span its loop-back measures in its direction); this fiber in colour, every other fiber pair and direction in grey. {located}{largest}"
     );
     write(&plot, dir, format!("{}-span.png", finding.id), caption)
 }
@@ -832,11 +839,15 @@ pub const HEAT_LIMIT_DB: f64 = 0.2;
 /// over the cable's fiber pairs and directions (so one fiber's tap shows), as a heat map.
 pub fn span_heat_map(
     data: &Path,
+    topology: &cablewatch_proto::topology::Topology,
     cable: &str,
     filter: &Filter,
     dir: &Path,
     svg: bool,
 ) -> Result<Option<Drawn>, FigureError> {
+    let Some(plant) = topology.cable(cable) else {
+        return Ok(None);
+    };
     if !has_data(data, &LINE_MONITORING) {
         return Ok(None);
     }
@@ -896,15 +907,18 @@ pub fn span_heat_map(
             *cell = gain.get(i).unwrap_or(f64::NAN);
         }
     }
-    let repeaters = series.keys().map(|k| k.2).max().unwrap_or(0) as usize;
-    if repeaters == 0 {
+    if series.is_empty() {
         return Ok(None);
     }
     let day_bins = usize::try_from(24 * hour / bin_ns).unwrap_or(1).max(1);
-    let mut values = vec![vec![f64::NAN; bins]; repeaters];
-    for ((_, _, r), gains) in &series {
+    // One row per span; each direction's repeater lands on the span its loop-back measures.
+    let mut values = vec![vec![f64::NAN; bins]; plant.spans().len()];
+    for ((_, d, r), gains) in &series {
         let baseline = median(gains.iter().take(day_bins).copied());
-        let Some(row) = values.get_mut(*r as usize - 1) else {
+        let Some(row) = plant
+            .span_covered_by(d, *r)
+            .and_then(|span| values.get_mut(span as usize - 1))
+        else {
             continue;
         };
         for (cell, g) in row.iter_mut().zip(gains) {
@@ -916,7 +930,7 @@ pub fn span_heat_map(
     }
     let plot = HeatMap {
         title: format!("{cable}: loop-back gain change from the first day, per span"),
-        y_label: "span (repeater at its end)".into(),
+        y_label: "span".into(),
         value_label: "gain change (dB), largest over fibers".into(),
         t0_ns: t0,
         bin_ns,

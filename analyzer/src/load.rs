@@ -159,10 +159,17 @@ pub fn partitions(data: &Path, table: &'static Table, filter: &Filter) -> Result
             if since_day.is_some_and(|d| day < d) || until_day.is_some_and(|d| day > d) {
                 continue;
             }
-            let has_file = list(&day_dir)?
-                .iter()
-                .any(|(n, _)| !n.starts_with('.') && n.ends_with(&format!(".{}", layout::PARQUET_EXT)));
-            if has_file {
+            let files: Vec<PathBuf> = list(&day_dir)?
+                .into_iter()
+                .filter(|(n, _)| !n.starts_with('.') && n.ends_with(&format!(".{}", layout::PARQUET_EXT)))
+                .map(|(_, path)| path)
+                .collect();
+            if table.name == tables::LINE_MONITORING.name {
+                for file in &files {
+                    check_line_monitoring_contract(file)?;
+                }
+            }
+            if !files.is_empty() {
                 out.push(Partition {
                     cable: cable.to_owned(),
                     day,
@@ -173,6 +180,24 @@ pub fn partitions(data: &Path, table: &'static Table, filter: &Filter) -> Result
     }
     out.sort();
     Ok(out)
+}
+
+/// Refuses a line-monitoring file written before contract 2, where the simulator stored a `b_to_a`
+/// loss in span k at repeater k: read with today's meaning of `repeater` (the physical repeater,
+/// whose covered span depends on the direction) its `b_to_a` steps would land one span off.
+fn check_line_monitoring_contract(file: &Path) -> Result<()> {
+    use cablewatch_proto::store::{CONTRACT_KEY, CONTRACT_VERSION, contract_version};
+    let version = contract_version(file).map_err(|e| AnalyzerError::input(file, 0, e))?;
+    if version < 2 {
+        return Err(AnalyzerError::input(
+            file,
+            0,
+            format!(
+                "written to stored-table contract {version} (no {CONTRACT_KEY} = {CONTRACT_VERSION} in its Parquet metadata), in which line_monitoring.repeater meant \"span k at repeater k\" in both directions; this analyzer reads it as the physical repeater numbered from the A end, whose span depends on the direction (docs/data-model.md). Regenerate the data with this version's cablewatch-sim or store it again through the collector"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A lazy scan of one partition's files with the time filter, its schema checked against the

@@ -74,8 +74,10 @@ enum Command {
         /// a previous run, analyses everything.
         #[arg(long)]
         resume: bool,
-        /// With --resume: how much earlier data to read again as the baseline (e.g. 7d, 36h).
-        #[arg(long, default_value = "7d", value_parser = parse_duration, requires = "resume")]
+        /// With --resume: how much earlier data to read again (e.g. 14d, 36h). The default, two
+        /// weeks, is the longest any detector reads, so daily runs find what one run over
+        /// everything finds; less is faster but decides steps near the cut with less baseline.
+        #[arg(long, default_value = "14d", value_parser = parse_duration, requires = "resume")]
         lookback: i64,
         /// Skip the analysts' HTML report and its plots (<out>/report/index.html), e.g. for a
         /// frequent scheduled run whose findings a later run reports.
@@ -91,11 +93,22 @@ enum Command {
     /// quality goals. Repeat --findings/--truth (in pairs) to pool several runs.
     Eval {
         /// A `run` output directory (findings.json, run.json), or a findings.json file.
-        #[arg(long, required = true)]
+        #[arg(long, required_unless_present = "suite")]
         findings: Vec<PathBuf>,
         /// The scenario's truth.json, one per --findings, in the same order.
-        #[arg(long, required = true)]
+        #[arg(long, required_unless_present = "suite")]
         truth: Vec<PathBuf>,
+        /// Instead: generate, analyse and score every scenario and seed of a suite (`tuning`,
+        /// `heldout`, or a suite file; testdata/README.md says which is for what).
+        #[arg(long, conflicts_with_all = ["findings", "truth"])]
+        suite: Option<String>,
+        /// With --suite: where the generated scenarios are kept (reused while their truth is
+        /// unchanged).
+        #[arg(long, default_value = "eval-work", requires = "suite")]
+        work: PathBuf,
+        /// With --suite: generate every scenario again (after a change to the simulator).
+        #[arg(long, requires = "suite")]
+        regenerate: bool,
         /// A finding may start this many minutes before an event.
         #[arg(long, default_value_t = 60.0)]
         before_min: f64,
@@ -387,10 +400,40 @@ fn run(args: Args) -> anyhow::Result<u8> {
         Command::Eval {
             findings,
             truth,
+            suite,
+            work,
+            regenerate,
             before_min,
             after_min,
             json,
         } => {
+            let minutes = |m: f64| (m * 60e9) as i64;
+            let config = eval::EvalConfig {
+                before_ns: minutes(before_min),
+                after_ns: minutes(after_min),
+            };
+            if let Some(suite) = suite {
+                let options = eval::suite::SuiteOptions {
+                    suite,
+                    work,
+                    regenerate,
+                };
+                let runs = eval::suite::run_suite(&options, |line| {
+                    tracing::info!("{line}");
+                    if !json {
+                        let _ = writeln!(std::io::stderr(), "{line}");
+                    }
+                })?;
+                let scored: Vec<eval::Scored> = runs.into_iter().map(|r| r.scored).collect();
+                let evaluation = eval::evaluate(&scored, &config);
+                if json {
+                    serde_json::to_writer_pretty(&mut out, &evaluation)?;
+                    writeln!(out)?;
+                } else {
+                    write!(out, "{}", eval::table(&evaluation))?;
+                }
+                return Ok(0);
+            }
             if findings.len() != truth.len() {
                 return Err(AnalyzerError::input(
                     &truth[0],
@@ -408,11 +451,6 @@ fn run(args: Args) -> anyhow::Result<u8> {
                 .zip(&truth)
                 .map(|(f, t)| eval::load(f, t))
                 .collect::<Result<Vec<_>, _>>()?;
-            let minutes = |m: f64| (m * 60e9) as i64;
-            let config = eval::EvalConfig {
-                before_ns: minutes(before_min),
-                after_ns: minutes(after_min),
-            };
             let evaluation = eval::evaluate(&runs, &config);
             if json {
                 serde_json::to_writer_pretty(&mut out, &evaluation)?;

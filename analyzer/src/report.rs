@@ -221,6 +221,7 @@ pub fn write_report(
         .map(|cable| {
             figures::span_heat_map(
                 inputs.sources.data,
+                inputs.sources.topology,
                 cable,
                 inputs.filter,
                 &plots,

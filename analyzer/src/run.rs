@@ -59,8 +59,10 @@ pub struct RunOptions {
     pub svg: bool,
 }
 
-/// Default look-back of a resumed run: a week of baseline before the new data.
-pub const DEFAULT_LOOKBACK_NS: i64 = 7 * 24 * 3_600_000_000_000;
+/// Default look-back of a resumed run: two weeks before the new data, the longest any detector
+/// reads (a loss step's week of baseline and three days of sweeps after it; a repeater's two-week
+/// ageing window), so a daily run decides what one run over everything would.
+pub const DEFAULT_LOOKBACK_NS: i64 = 14 * 24 * 3_600_000_000_000;
 
 /// The run's manifest, written next to the findings: what was analysed, for schedulers and `eval`.
 pub const MANIFEST_FILE: &str = "run.json";
@@ -102,6 +104,9 @@ pub struct Manifest {
     /// Of which suspicious and unexplained: what the exit status 3 is about.
     #[serde(default)]
     pub new_unexplained_suspicious: usize,
+    /// When resumed: ids of earlier findings this run, with more data, no longer makes.
+    #[serde(default)]
+    pub withdrawn: Vec<String>,
 }
 
 /// What a run found.
@@ -123,6 +128,8 @@ pub struct RunReport {
     pub is_new: Vec<bool>,
     /// When resumed: the previous run's data end, ns.
     pub resumed_from_ns: Option<i64>,
+    /// When resumed: ids of earlier findings this run no longer makes.
+    pub withdrawn: Vec<String>,
     /// Last sample time analysed, ns.
     pub data_end_ns: Option<i64>,
     /// The HTML report, when one was written: its index page, findings drawn and reused.
@@ -150,51 +157,88 @@ impl RunReport {
     }
 }
 
-/// Joins a resumed run's findings to the previous run's, whose data ended at `end`: findings that
-/// start after `end` are new; one that starts before but has evidence after it is an update and
-/// replaces the earlier findings on its fiber it overlaps (taking the first one's id); the rest
-/// was reported then and the earlier version stays. Earlier findings keep their ids, new ones
-/// continue the numbering. Returns the findings in time order and which are new.
-fn merge_resumed(old: Vec<Finding>, new: Vec<Finding>, end: i64) -> (Vec<Finding>, Vec<bool>) {
+/// How a resumed run's findings join the previous run's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Resume {
+    /// The previous run's data end, ns: findings after it are new.
+    end: i64,
+    /// From here on this run had every detector's full context before each finding (it read
+    /// [`RunOptions::lookback_ns`] before `end`, and the longest baseline a detector reads is a
+    /// week), so its findings replace the previous run's, ns.
+    recompute_from: i64,
+}
+
+/// Whether `a` and `b` are the same finding as far as an analyst is concerned.
+fn same_verdict(a: &Finding, b: &Finding) -> bool {
+    (a.class, a.explained, a.span, a.start_ns, a.evidence.len())
+        == (b.class, b.explained, b.span, b.start_ns, b.evidence.len())
+}
+
+/// Joins a resumed run's findings to the previous run's. A new finding that overlaps an earlier one
+/// on its fiber replaces it (keeping its id) where this run decided it with full context (from
+/// `recompute_from`), and is then new only if its verdict changed; before that the earlier version
+/// stays. A new finding overlapping none is added when it starts where this run had full context
+/// or became conclusive after the previous run's data (a faint step, an ageing window). Earlier
+/// findings from `recompute_from` on that this run, with more data, no longer makes are
+/// withdrawn: one run over everything would not make them either. Returns the findings in time
+/// order, which are new, and the ids withdrawn.
+fn merge_resumed(
+    old: Vec<Finding>,
+    new: Vec<Finding>,
+    resume: Resume,
+) -> (Vec<Finding>, Vec<bool>, Vec<String>) {
     let mut next_id = old
         .iter()
         .filter_map(|f| f.id.strip_prefix('F')?.parse::<usize>().ok())
         .max()
         .unwrap_or(0)
         + 1;
-    let mut kept: Vec<(Finding, bool)> = old.into_iter().map(|f| (f, false)).collect();
+    // (finding, new, replaced by this run)
+    let mut kept: Vec<(Finding, bool, bool)> = old.into_iter().map(|f| (f, false, false)).collect();
     for mut f in new {
-        if f.end_ns <= end {
-            continue;
-        }
-        let replaced: Vec<usize> = (0..kept.len())
+        let overlapping: Vec<usize> = (0..kept.len())
             .filter(|&i| {
-                let (o, was_new) = (&kept[i].0, kept[i].1);
-                !was_new
-                    && f.start_ns <= end
+                let (o, _, taken) = (&kept[i].0, kept[i].1, kept[i].2);
+                !taken
                     && o.cable == f.cable
                     && o.fiber_pair == f.fiber_pair
                     && o.direction == f.direction
+                    && (o.span == f.span || o.span.is_none() || f.span.is_none())
                     && o.start_ns <= f.end_ns
                     && o.end_ns >= f.start_ns
             })
             .collect();
-        f.id = match replaced.first() {
-            Some(&i) => kept[i].0.id.clone(),
-            None => {
-                next_id += 1;
-                format!("F{:04}", next_id - 1)
+        let decided_here = f.start_ns >= resume.recompute_from;
+        match overlapping.first() {
+            Some(&i) if decided_here => {
+                let changed = !same_verdict(&kept[i].0, &f);
+                f.id = kept[i].0.id.clone();
+                for &j in overlapping.iter().skip(1).rev() {
+                    kept.remove(j);
+                }
+                kept[i] = (f, changed, true);
             }
-        };
-        for &i in replaced.iter().rev() {
-            kept.remove(i);
+            Some(_) => {}
+            None if decided_here || f.detected_ns > resume.end || f.end_ns > resume.end => {
+                f.id = format!("F{next_id:04}");
+                next_id += 1;
+                kept.push((f, true, true));
+            }
+            None => {}
         }
-        kept.push((f, true));
     }
-    kept.sort_by(|(a, _), (b, _)| a.report_order(b));
-    let (mut findings, is_new): (Vec<Finding>, Vec<bool>) = kept.into_iter().unzip();
+    let mut withdrawn = Vec::new();
+    kept.retain(|(f, _, taken)| {
+        let keep = *taken || f.start_ns < resume.recompute_from;
+        if !keep {
+            withdrawn.push(f.id.clone());
+        }
+        keep
+    });
+    kept.sort_by(|(a, ..), (b, ..)| a.report_order(b));
+    let (mut findings, is_new): (Vec<Finding>, Vec<bool>) = kept.into_iter().map(|(f, n, _)| (f, n)).unzip();
     crate::fusion::incidents(&mut findings);
-    (findings, is_new)
+    (findings, is_new, withdrawn)
 }
 
 /// Reads a JSON file written by `run` (or another tool, named in errors as `what`).
@@ -255,6 +299,7 @@ fn partitions_of<'r>(report: &'r Report<'r>, table: &'static str) -> impl FnMut(
 
 fn line_monitoring_stage(
     options: &RunOptions,
+    topology: &Topology,
     config: &DetectConfig,
     report: &Report<'_>,
 ) -> Result<TableStage> {
@@ -279,7 +324,7 @@ fn line_monitoring_stage(
         table: LINE_MONITORING.name,
         rows: lm.iter().map(|s| s.values.len()).sum(),
         data_end_ns: last_time(lm.iter().map(|s| s.times_ns.last())),
-        evidence: detect::line_monitoring(&lm, config),
+        evidence: detect::line_monitoring(&lm, topology, &config.loss),
         gaps: Vec::new(),
         secs: t.elapsed().as_secs_f64(),
     })
@@ -460,7 +505,7 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
     let (lm, (lat, optical)) = rayon::join(
         || {
             stage_of(&LINE_MONITORING, &|| {
-                line_monitoring_stage(options, &config, &report)
+                line_monitoring_stage(options, &topology, &config, &report)
             })
         },
         || {
@@ -491,11 +536,17 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
         evidence.len()
     )));
     let t = Instant::now();
-    let mut findings = fuse(evidence, &topology, &context, &FusionConfig::default());
+    let mut findings = fuse(evidence, &gaps, &topology, &context, &FusionConfig::default());
     stages.push(("fusion", t.elapsed().as_secs_f64()));
     let mut is_new = vec![true; findings.len()];
+    let mut withdrawn = Vec::new();
     if let (Some(end), Some((_, old))) = (resumed_from_ns, previous) {
-        (findings, is_new) = merge_resumed(old, findings, end);
+        let read_from = end.saturating_sub(options.lookback_ns.max(0));
+        let resume = Resume {
+            end,
+            recompute_from: read_from.saturating_add(config.loss.before_ns).min(end),
+        };
+        (findings, is_new, withdrawn) = merge_resumed(old, findings, resume);
     }
     let data_end_ns = match (data_end_ns, resumed_from_ns) {
         (Some(a), Some(b)) => Some(a.max(b)),
@@ -511,6 +562,7 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
         gaps,
         is_new,
         resumed_from_ns,
+        withdrawn,
         data_end_ns,
     };
     write_outputs(&options.out, &report.findings)?;
@@ -533,6 +585,7 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
         resumed_from: report.resumed_from_ns.map(format_ns),
         new_findings: report.new_findings().len(),
         new_unexplained_suspicious: report.unexplained_suspicious(),
+        withdrawn: report.withdrawn.clone(),
     };
     write_atomic(
         &options.out.join(MANIFEST_FILE),
@@ -684,6 +737,13 @@ pub fn summary(report: &RunReport) -> String {
             report.new_findings().len(),
             report.findings.len() - report.new_findings().len()
         );
+        if !report.withdrawn.is_empty() {
+            let _ = writeln!(
+                s,
+                "withdrawn (no longer made with the data since): {}",
+                report.withdrawn.join(", ")
+            );
+        }
     }
     let count = |of: &[&Finding]| {
         of.iter()

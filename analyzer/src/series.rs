@@ -300,6 +300,8 @@ struct FiberDay {
     q_median: Vec<f64>,
     /// Median SOP rate-of-change maximum over the channels at each time, krad/s.
     sop_median: Vec<f64>,
+    /// Median received power over the channels at each time, dBm.
+    rx_median: Vec<f64>,
 }
 
 /// Median of the finite values in `scratch` (reordered); the mean of the middle two for an even
@@ -322,7 +324,7 @@ fn median_of(scratch: &mut [f32]) -> f64 {
 fn fiber_days(mut df: DataFrame) -> PolarsResult<Vec<(u32, FiberDay)>> {
     let df = &mut df;
     let (fp, ch, t) = (u32s(df, "fiber_pair")?, u32s(df, "ch")?, i64s(df, "t")?);
-    let (q, sop) = (f32s(df, "q")?, f32s(df, "sop")?);
+    let (q, sop, rx) = (f32s(df, "q")?, f32s(df, "sop")?, f32s(df, "rx")?);
     // Rows of each fiber, as runs of one channel with ascending times.
     let mut fibers: std::collections::BTreeMap<u32, Vec<std::ops::Range<usize>>> = Default::default();
     let mut start = 0;
@@ -375,6 +377,7 @@ fn fiber_days(mut df: DataFrame) -> PolarsResult<Vec<(u32, FiberDay)>> {
         let rows = times.len();
         let mut q_matrix = vec![f32::NAN; rows * w];
         let mut sop_matrix = vec![f32::NAN; rows * w];
+        let mut rx_matrix = vec![f32::NAN; rows * w];
         for r in &runs {
             let Ok(c) = channels.binary_search(&ch[r.start]) else {
                 continue;
@@ -391,12 +394,14 @@ fn fiber_days(mut df: DataFrame) -> PolarsResult<Vec<(u32, FiberDay)>> {
                 };
                 q_matrix[row * w + c] = q[i];
                 sop_matrix[row * w + c] = sop[i];
+                rx_matrix[row * w + c] = rx[i];
             }
         }
         let mut day = FiberDay {
             reporting: Vec::with_capacity(rows),
             q_median: Vec::with_capacity(rows),
             sop_median: Vec::with_capacity(rows),
+            rx_median: Vec::with_capacity(rows),
             times,
             channels,
             q: q_matrix,
@@ -420,6 +425,14 @@ fn fiber_days(mut df: DataFrame) -> PolarsResult<Vec<(u32, FiberDay)>> {
                     .filter(|v| v.is_finite()),
             );
             day.sop_median.push(median_of(&mut scratch));
+            scratch.clear();
+            scratch.extend(
+                rx_matrix[r * w..(r + 1) * w]
+                    .iter()
+                    .copied()
+                    .filter(|v| v.is_finite()),
+            );
+            day.rx_median.push(median_of(&mut scratch));
         }
         out.push((key, day));
     }
@@ -427,8 +440,8 @@ fn fiber_days(mut df: DataFrame) -> PolarsResult<Vec<(u32, FiberDay)>> {
 }
 
 /// Per fiber and time, over the fiber's channels: how many reported, median Q, median SOP maximum,
-/// and the lowest channel Q against that channel's own mean over the window (and which channel).
-/// Each partition (cable-day) is read and reduced on its own, in parallel (only the six columns
+/// median received power, and the lowest channel Q against that channel's own mean over the window (and which channel).
+/// Each partition (cable-day) is read and reduced on its own, in parallel (only the seven columns
 /// needed are read); what stays until the end is one Q matrix per fiber and day.
 pub fn load_fiber_optical(
     data: &std::path::Path,
@@ -447,6 +460,7 @@ pub fn load_fiber_optical(
             col(c::TIME).cast(DataType::Int64).alias("t"),
             col(c::Q_DB_AVG).cast(DataType::Float32).alias("q"),
             col(c::SOP_ROC_KRAD_S_MAX).cast(DataType::Float32).alias("sop"),
+            col(c::RX_POWER_DBM_AVG).cast(DataType::Float32).alias("rx"),
         ],
         "aggregating optical_channel per fiber",
         |_, df| fiber_days(df),
@@ -493,6 +507,7 @@ fn join_days(key: SeriesKey, days: Vec<FiberDay>) -> crate::detect::FiberSeries 
         sop_max: Vec::with_capacity(n),
         q_dev_min: Vec::with_capacity(n),
         worst_channel: Vec::with_capacity(n),
+        rx_dbm: Vec::with_capacity(n),
     };
     for day in days {
         let w = day.channels.len();
@@ -514,6 +529,7 @@ fn join_days(key: SeriesKey, days: Vec<FiberDay>) -> crate::detect::FiberSeries 
         f.channels.extend(day.reporting);
         f.q_db.extend(day.q_median);
         f.sop_max.extend(day.sop_median);
+        f.rx_dbm.extend(day.rx_median);
     }
     // Days arrive in order; only odd files (a sample stored under another day) need sorting.
     // Duplicate times (the same sample stored twice) are kept; the detectors see them as such.
@@ -524,6 +540,7 @@ fn join_days(key: SeriesKey, days: Vec<FiberDay>) -> crate::detect::FiberSeries 
         permute(&mut f.sop_max, &order);
         permute(&mut f.q_dev_min, &order);
         permute(&mut f.worst_channel, &order);
+        permute(&mut f.rx_dbm, &order);
     }
     f
 }

@@ -6,7 +6,7 @@
 //! the fiber (less the more spans there are), the saturated repeaters restore the power so far-end Rx
 //! power moves by a few percent of x, and span k's loop-back gain drops by x.
 
-use cablewatch_proto::{CableId, topology::Cable};
+use cablewatch_proto::{CableId, StationId, topology::Cable};
 
 use crate::{
     events::{Event, EventKind},
@@ -14,8 +14,6 @@ use crate::{
     plant::{FiberBaseline, ideal_q_db},
 };
 
-/// Fraction of a span-loss step that still shows in far-end Rx power behind saturated repeaters.
-pub const RX_POWER_RESIDUAL: f64 = 0.03;
 /// A persistent loss step in one span.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LossStep {
@@ -66,17 +64,28 @@ pub struct FiberEffects {
     pub delays: Vec<DelayStep>,
     /// Single-channel Q drops: channel, from, to, dB.
     pub channel_faults: Vec<(u32, i64, i64, f64)>,
-    /// Repeater ageing: repeater, from, dB per day.
+    /// Repeater ageing: the span the ageing repeater's loop-back covers in this direction, from, dB
+    /// per day.
     pub ageing: Vec<(u32, i64, f64)>,
     /// Terminal power steps (maintenance): from, to, dB.
     pub power_steps: Vec<(i64, i64, f64)>,
+    /// Steps of the power received at the far-end station only (station work there): from, to, dB.
+    pub rx_steps: Vec<(i64, i64, f64)>,
 }
 
 const MINUTE: i64 = 60_000_000_000;
 
 impl FiberEffects {
-    /// Collects the effects of `events` on fiber pair `fp`, direction `dir` (0 = A to B) of `cable`.
-    pub fn compile(events: &[Event], cable: &CableId, cable_index: usize, fp: u32, dir: u8) -> Self {
+    /// Collects the effects of `events` on fiber pair `fp`, direction `dir` (0 = A to B) of `cable`,
+    /// whose light is received at station `receiver`.
+    pub fn compile(
+        events: &[Event],
+        cable: &CableId,
+        cable_index: usize,
+        fp: u32,
+        dir: u8,
+        receiver: &StationId,
+    ) -> Self {
         let mut fx = Self::default();
         for e in events.iter().filter(|e| e.touches(cable, fp, dir)) {
             let span = e.span.unwrap_or(1);
@@ -100,12 +109,27 @@ impl FiberEffects {
                     fx.bursts
                         .push(burst(e.end_ns - 2 * MINUTE, e.end_ns + 2 * MINUTE));
                     fx.outages.push((e.start_ns, e.end_ns));
-                    if e.kind != EventKind::ActiveInsertion {
+                    // A splitter or repair splice costs `magnitude`; an inserted device its splices.
+                    let db = if e.kind == EventKind::ActiveInsertion {
+                        e.loss_db
+                    } else {
+                        e.magnitude
+                    };
+                    if db > 0.0 {
                         fx.loss_steps.push(LossStep {
                             from_ns: e.end_ns,
                             span,
-                            db: e.magnitude,
+                            db,
                             slope_per_nm: 0.0,
+                        });
+                    }
+                    if e.reroute_us > 0.0 {
+                        // The traffic and the probes run on a protection path while the cable is cut.
+                        fx.delays.push(DelayStep {
+                            from_ns: e.start_ns,
+                            to_ns: e.end_ns,
+                            us: e.reroute_us,
+                            path: Some("alt".into()),
                         });
                     }
                     fx.delays.push(DelayStep {
@@ -134,6 +158,27 @@ impl FiberEffects {
                     fx.bursts.push(burst(e.start_ns + lag, e.end_ns + lag));
                 }
                 EventKind::VesselContact => fx.bursts.push(burst(e.start_ns, e.end_ns)),
+                EventKind::VesselDamage => {
+                    // The contact moves every fiber; the damage, hours later, costs each fiber its
+                    // own share of loss in the span.
+                    fx.bursts
+                        .push(burst(e.start_ns, (e.start_ns + 20 * MINUTE).min(e.end_ns)));
+                    let share = 0.7 + 0.6 * unit_hash(&[e.start_ns as u64, u64::from(fp), u64::from(dir)]);
+                    fx.loss_steps.push(LossStep {
+                        from_ns: e.end_ns,
+                        span,
+                        db: e.magnitude * share,
+                        slope_per_nm: 0.0,
+                    });
+                }
+                EventKind::StationWork => {
+                    // Both fibers of the pair are handled at the station's patch panel; the power
+                    // received there steps.
+                    fx.bursts.push(burst(e.start_ns, e.end_ns));
+                    if e.station.as_ref() == Some(receiver) {
+                        fx.rx_steps.push((e.end_ns, i64::MAX, e.magnitude));
+                    }
+                }
                 EventKind::TransponderFault => {
                     fx.channel_faults
                         .push((e.channel.unwrap_or(1), e.start_ns, e.end_ns, e.magnitude));
@@ -194,6 +239,15 @@ impl FiberEffects {
             .sum()
     }
 
+    /// Step of the power received at the far-end station at `t`, dB.
+    pub fn rx_step(&self, t: i64) -> f64 {
+        self.rx_steps
+            .iter()
+            .filter(|&&(a, b, _)| a <= t && t < b)
+            .map(|s| s.2)
+            .sum()
+    }
+
     /// Terminal power step at `t`, dB.
     pub fn power_step(&self, t: i64) -> f64 {
         self.power_steps
@@ -203,17 +257,19 @@ impl FiberEffects {
             .sum()
     }
 
-    /// Loop-back gain change of `repeater` at `t`: minus the loss steps in its span, minus ageing.
-    pub fn loopback_change(&self, repeater: u32, t: i64) -> f64 {
+    /// Loop-back gain change at `t` of the repeater that covers `span` in this fiber's direction
+    /// ([`cablewatch_proto::topology::Cable::span_covered_by`]): minus the loss steps in that span,
+    /// minus the repeater's ageing.
+    pub fn loopback_change(&self, span: u32, t: i64) -> f64 {
         let steps: f64 = self.loss_steps[..self.active_steps(t)]
             .iter()
-            .filter(|s| s.span == repeater)
+            .filter(|s| s.span == span)
             .map(|s| s.db)
             .sum();
         let ageing: f64 = self
             .ageing
             .iter()
-            .filter(|&&(r, from, _)| r == repeater && from <= t)
+            .filter(|&&(r, from, _)| r == span && from <= t)
             .map(|&(_, from, per_day)| {
                 per_day * (t - from) as f64 / cablewatch_proto::time::NANOS_PER_DAY as f64
             })
@@ -233,8 +289,14 @@ pub struct LossState {
     pub rx_db: Vec<f64>,
 }
 
-/// States for 0, 1, ..., all loss steps of `fx` on a fiber with baseline `fiber`.
-pub fn loss_states(cable: &Cable, fiber: &FiberBaseline, fx: &FiberEffects) -> Vec<LossState> {
+/// States for 0, 1, ..., all loss steps of `fx` on a fiber with baseline `fiber`; `rx_residual` is
+/// the fraction of a span's loss still seen in far-end power behind the saturated repeaters.
+pub fn loss_states(
+    cable: &Cable,
+    fiber: &FiberBaseline,
+    fx: &FiberEffects,
+    rx_residual: f64,
+) -> Vec<LossState> {
     let base_noise: f64 = fiber.span_loss_db.iter().copied().map(optics::from_db).sum();
     (0..=fx.loss_steps.len())
         .map(|n| {
@@ -263,9 +325,16 @@ pub fn loss_states(cable: &Cable, fiber: &FiberBaseline, fx: &FiberEffects) -> V
                     - ideal_q_db(fiber.modulation, b.osnr_db);
                 state.osnr_db.push(d_osnr);
                 state.q_db.push(d_q);
-                state.rx_db.push(-RX_POWER_RESIDUAL * total_db);
+                state.rx_db.push(-rx_residual * total_db);
             }
             state
         })
         .collect()
+}
+
+/// A number in [0, 1) from `parts`, the same every time: per-fiber shares of one event that every
+/// day's generation must agree on.
+fn unit_hash(parts: &[u64]) -> f64 {
+    use rand::RngExt;
+    crate::plant::rng_for(0x5EED, parts).random::<f64>()
 }

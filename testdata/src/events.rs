@@ -57,6 +57,14 @@ pub enum EventKind {
     /// A station's clock runs off (lost PTP/NTP) for hours: its timestamps shift, and one-way delays
     /// it measures or sends are biased by the skew, oppositely in the two directions. Not logged.
     ClockSkew,
+    /// A trawler or anchor drags the cable and damages it: an SOP burst on the whole cable at the
+    /// contact, then hours later a loss step on every fiber pair in the same shallow span. Sometimes
+    /// in AIS records.
+    VesselDamage,
+    /// Unlogged work at a landing station on one fiber pair (a patch cord re-seated, a transponder
+    /// swapped): an SOP burst on both fibers of the pair, and a step in the power received there; no
+    /// loss in any span.
+    StationWork,
 }
 
 impl EventKind {
@@ -72,7 +80,7 @@ impl EventKind {
     }
 
     /// Every kind, in a fixed order.
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::ClipOnTap,
         EventKind::SpliceTap,
         EventKind::ActiveInsertion,
@@ -86,6 +94,8 @@ impl EventKind {
         EventKind::AmplifierAgeing,
         EventKind::DataGap,
         EventKind::ClockSkew,
+        EventKind::VesselDamage,
+        EventKind::StationWork,
     ];
 }
 
@@ -141,6 +151,13 @@ pub struct Event {
     /// Peak SOP rate of change of the accompanying burst, krad/s; 0 when none.
     #[serde(default)]
     pub sop_peak_krad_s: f64,
+    /// Persistent loss added in `span` after the event besides `magnitude`, dB: an insertion's
+    /// splices.
+    #[serde(default)]
+    pub loss_db: f64,
+    /// Extra delay while the traffic runs on another path during the event, us: a repair moves it.
+    #[serde(default)]
+    pub reroute_us: f64,
 }
 
 impl Event {
@@ -208,6 +225,10 @@ pub struct EventsConfig {
     /// How many of each kind to place at random.
     #[serde(default)]
     pub counts: BTreeMap<EventKind, u32>,
+    /// Magnitude range per kind, in the kind's unit, drawn log-uniformly, in place of the kind's
+    /// own range (`[events.magnitude] clip_on_tap = [0.02, 0.1]` for faint taps).
+    #[serde(default)]
+    pub magnitude: BTreeMap<EventKind, [f64; 2]>,
     /// Events placed exactly.
     #[serde(default)]
     pub fixed: Vec<FixedEvent>,
@@ -245,13 +266,22 @@ pub fn plan(
     let mut rng = rng_for(seed, &[100]);
     let mut events = Vec::new();
     let span_ns = window.end_ns - window.start_ns;
+    for (kind, &[lo, hi]) in &config.magnitude {
+        if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi) {
+            return Err(SimError::Scenario {
+                origin: "[events.magnitude]".into(),
+                reason: format!("{kind:?}: [{lo}, {hi}] is not a range of positive magnitudes"),
+            });
+        }
+    }
     for (&kind, &count) in &config.counts {
         for _ in 0..count {
             // Leave a tenth of the window before and after, so every event has a baseline around it.
             let start =
                 window.start_ns + span_ns / 10 + (rng.random::<f64>() * (span_ns as f64) * 0.8) as i64;
             let cable = pick(&mut rng, &topology.cables);
-            events.push(draw(&mut rng, topology, &cable, kind, start, None)?);
+            let range = config.magnitude.get(&kind).copied();
+            events.push(draw(&mut rng, topology, &cable, kind, start, None, range)?);
         }
     }
     for f in &config.fixed {
@@ -262,7 +292,7 @@ pub fn plan(
                 reason: format!("unknown cable {}", f.cable),
             })?;
         let start = f.start.timestamp_nanos_opt().unwrap_or(window.start_ns);
-        events.push(draw(&mut rng, topology, cable, f.kind, start, Some(f))?);
+        events.push(draw(&mut rng, topology, cable, f.kind, start, Some(f), None)?);
     }
     events.sort_by_key(|e| (e.start_ns, e.kind));
     for (i, e) in events.iter_mut().enumerate() {
@@ -284,6 +314,7 @@ fn draw(
     kind: EventKind,
     start: i64,
     fixed: Option<&FixedEvent>,
+    range: Option<[f64; 2]>,
 ) -> Result<Event, SimError> {
     let spans = cable.spans();
     let fp = fixed
@@ -302,7 +333,9 @@ fn draw(
     let mut span = fixed
         .and_then(|f| f.span)
         .unwrap_or_else(|| rng.random_range(1..=spans.len() as u32));
-    if kind == EventKind::VesselContact && fixed.and_then(|f| f.span).is_none() {
+    if matches!(kind, EventKind::VesselContact | EventKind::VesselDamage)
+        && fixed.and_then(|f| f.span).is_none()
+    {
         // Trawlers and anchors reach the cable only on the shelf.
         let shallow: Vec<u32> = spans
             .iter()
@@ -326,10 +359,11 @@ fn draw(
     }
     let s = spans[span as usize - 1];
     let km = uniform(rng, s.start_km, s.end_km);
-    let magnitude = fixed.and_then(|f| f.magnitude);
+    let ranged = range.map(|[lo, hi]| log_uniform(rng, lo, hi));
+    let magnitude = fixed.and_then(|f| f.magnitude).or(ranged);
     let logged_default = match kind {
         EventKind::Maintenance | EventKind::Repair | EventKind::Earthquake => true,
-        EventKind::VesselContact | EventKind::Reroute => rng.random::<f64>() < 0.5,
+        EventKind::VesselContact | EventKind::VesselDamage | EventKind::Reroute => rng.random::<f64>() < 0.5,
         _ => false,
     };
     let logged = fixed.and_then(|f| f.logged).unwrap_or(logged_default) && !kind.malicious();
@@ -355,6 +389,8 @@ fn draw(
         delay_us: 0.0,
         outage_ns: 0,
         sop_peak_krad_s: 0.0,
+        loss_db: 0.0,
+        reroute_us: 0.0,
     };
     match kind {
         EventKind::ClipOnTap => {
@@ -365,7 +401,9 @@ fn draw(
             // Bend loss grows with wavelength: +2 %/nm puts the red end of the C band ~1.7x the blue.
             e.wavelength_slope = if bend { 0.02 } else { 0.0 };
             e.end_ns = start + rng.random_range(1..=10) * MINUTE;
-            e.sop_peak_krad_s = log_uniform(rng, 20.0, 400.0);
+            // Fitting moves the fiber: tens of krad/s and more for most, a careful hand barely a
+            // few (below what a fiber's own tail and handling floor let through).
+            e.sop_peak_krad_s = log_uniform(rng, 1.0, 400.0);
         }
         EventKind::SpliceTap => {
             e.magnitude = magnitude.unwrap_or_else(|| log_uniform(rng, 0.1, 1.0) + 0.06);
@@ -381,6 +419,8 @@ fn draw(
             e.outage_ns = rng.random_range(20..=180) * MINUTE;
             e.end_ns = start + e.outage_ns;
             e.sop_peak_krad_s = log_uniform(rng, 100.0, 1000.0);
+            // The device is spliced in: two splices and its connectors cost loss in the span too.
+            e.loss_db = uniform(rng, 0.03, 0.3);
         }
         EventKind::UnexplainedReroute | EventKind::Reroute => {
             e.delay_us = magnitude.unwrap_or_else(|| uniform(rng, 500.0, 8000.0));
@@ -422,6 +462,8 @@ fn draw(
             let added_km = 2.0 * depth_km + uniform(rng, 0.5, 3.0);
             e.delay_us = added_km * cablewatch_proto::topology::FIBER_DELAY_US_PER_KM;
             e.sop_peak_krad_s = uniform(rng, 20.0, 200.0);
+            // While the cable is cut the traffic (and the probes) run on a protection path.
+            e.reroute_us = uniform(rng, 500.0, 5000.0);
         }
         EventKind::Earthquake => {
             e.fiber_pair = None;
@@ -442,6 +484,42 @@ fn draw(
             e.unit = "krad/s".into();
             e.end_ns = start + rng.random_range(2..=30) * MINUTE;
         }
+        EventKind::VesselDamage => {
+            // Contact at the start (a burst on the whole cable); the damage shows as a loss step on
+            // every fiber in the span at the end, hours later, as the strained fiber gives.
+            e.fiber_pair = None;
+            e.direction = None;
+            e.magnitude = magnitude.unwrap_or_else(|| log_uniform(rng, 0.05, 0.5));
+            e.sop_peak_krad_s = log_uniform(rng, 10.0, 200.0);
+            e.end_ns = start + (uniform(rng, 0.5, 12.0) * HOUR as f64) as i64;
+        }
+        EventKind::StationWork => {
+            let station = if rng.random::<bool>() {
+                &cable.a_station
+            } else {
+                &cable.b_station
+            };
+            e.station = Some(station.clone());
+            e.direction = None;
+            e.span = None;
+            e.km = Some(if *station == cable.a_station {
+                0.0
+            } else {
+                cable.length_km
+            });
+            // Change of the power received at that station, dB (a loss, or a gain when a dirty
+            // connector is cleaned).
+            e.magnitude = magnitude.unwrap_or_else(|| {
+                let size = uniform(rng, 0.1, 1.0);
+                if rng.random::<f64>() < 0.75 {
+                    -size
+                } else {
+                    size / 3.0
+                }
+            });
+            e.sop_peak_krad_s = log_uniform(rng, 2.0, 30.0);
+            e.end_ns = start + rng.random_range(1..=10) * MINUTE;
+        }
         EventKind::TransponderFault => {
             e.channel = Some(
                 fixed
@@ -456,13 +534,30 @@ fn draw(
         EventKind::AmplifierAgeing => {
             e.magnitude = magnitude.unwrap_or_else(|| uniform(rng, 0.002, 0.01));
             e.unit = "dB/day".into();
-            e.km = spans.get(span as usize - 1).map(|s| s.end_km);
+            // A repeater ages; its loop-back shows it as the span that feeds it in this direction.
+            let d = e.direction.clone().unwrap_or_default();
+            let repeater = match cable.repeater_covering(&d, span) {
+                Some(r) => r,
+                None if fixed.and_then(|f| f.span).is_some() => {
+                    return Err(bad(format!(
+                        "amplifier_ageing: no repeater of {} covers span {span} in {d}",
+                        cable.id
+                    )));
+                }
+                None => rng.random_range(1..=cable.repeaters().max(1)),
+            };
+            e.span = cable.span_covered_by(&d, repeater);
+            e.km = cable.repeater_km.get(repeater as usize - 1).copied();
             e.end_ns = i64::MAX / 2;
         }
         EventKind::ClockSkew => {
             at_station(rng, topology, cable, &mut e);
             let sign = if rng.random::<bool>() { 1.0 } else { -1.0 };
-            e.magnitude = magnitude.unwrap_or_else(|| sign * log_uniform(rng, 10.0, 2000.0));
+            e.magnitude = match (fixed.and_then(|f| f.magnitude), ranged) {
+                (Some(m), _) => m,
+                (None, Some(r)) => sign * r,
+                (None, None) => sign * log_uniform(rng, 10.0, 2000.0),
+            };
             e.unit = "us".into();
             e.end_ns = start + rng.random_range(1..=24) * HOUR;
         }
@@ -520,18 +615,24 @@ pub struct Truth {
     pub start: String,
     /// Scenario end, RFC 3339.
     pub end: String,
+    /// The physics and noise drawn for the seed (absent in truth files of older versions).
+    #[serde(default)]
+    pub physics: Option<crate::physics::Physics>,
     /// Every injected event.
     pub events: Vec<Event>,
 }
 
-/// The truth document for `events`.
-pub fn truth(scenario: &str, seed: u64, window: Window, events: &[Event]) -> Truth {
+/// The truth document of a simulation: its scenario's name and window, its seed, physics and
+/// events.
+pub fn truth(sim: &crate::generate::Simulation<'_>) -> Truth {
+    let window = sim.scenario.window();
     Truth {
-        scenario: scenario.to_owned(),
-        seed,
+        scenario: sim.scenario.name.clone(),
+        seed: sim.seed,
         start: format_ns(window.start_ns),
         end: format_ns(window.end_ns),
-        events: events.to_vec(),
+        physics: Some(sim.physics),
+        events: sim.events.clone(),
     }
 }
 
@@ -583,11 +684,16 @@ pub fn context_records(topology: &Topology, events: &[Event]) -> Vec<ContextReco
                     cables: e.cables.clone(),
                 })
             }
-            EventKind::VesselContact => ContextRecord::Vessel(VesselPass {
+            EventKind::VesselContact | EventKind::VesselDamage => ContextRecord::Vessel(VesselPass {
                 id: format!("AIS-{}", 5000 + n),
                 cable: cable.clone(),
                 start: utc(e.start_ns - 20 * MINUTE),
-                end: utc(e.end_ns + 20 * MINUTE),
+                // The vessel passes at the contact; a damage step shows hours after it has gone.
+                end: utc(if e.kind == EventKind::VesselDamage {
+                    e.start_ns + 50 * MINUTE
+                } else {
+                    e.end_ns + 20 * MINUTE
+                }),
                 km_from: (e.km.unwrap_or_default() - 2.0).max(0.0),
                 km_to: e.km.unwrap_or_default() + 2.0,
                 mmsi: Some(224_000_000 + n as u64),

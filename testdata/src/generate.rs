@@ -27,6 +27,7 @@ use crate::{
     effects::{FiberEffects, LossState, loss_states},
     events::{self, Event, EventKind},
     optics::ber_from_q_db,
+    physics::Physics,
     plant::{self, EQUIPMENT_DELAY_US, diurnal, gauss, rng_for},
     scenario::Scenario,
 };
@@ -57,24 +58,27 @@ pub struct Unit {
     pub payload: Payload,
 }
 
-/// A scenario made concrete: its events placed, ready to generate day by day.
+/// A scenario made concrete: its physics drawn and its events placed, ready to generate day by day.
 #[derive(Debug, Clone)]
 pub struct Simulation<'a> {
     /// The scenario.
     pub scenario: &'a Scenario,
     /// The seed.
     pub seed: u64,
+    /// The plant's physics and noise, drawn for the seed.
+    pub physics: Physics,
     /// Every injected event.
     pub events: Vec<Event>,
 }
 
 impl<'a> Simulation<'a> {
-    /// Places the scenario's events with `seed`.
+    /// Draws the scenario's physics and places its events with `seed`.
     pub fn new(scenario: &'a Scenario, seed: u64) -> Result<Self, SimError> {
         let events = events::plan(&scenario.topology, scenario.window(), &scenario.events, seed)?;
         Ok(Self {
             scenario,
             seed,
+            physics: scenario.physics(seed),
             events,
         })
     }
@@ -152,6 +156,7 @@ pub fn generate(scenario: &Scenario, seed: u64) -> Result<Vec<Unit>, SimError> {
 /// What generating one unit needs: the cable, its fibers' baselines and effects, the time slice.
 struct UnitContext<'a> {
     scenario: &'a Scenario,
+    physics: &'a Physics,
     seed: u64,
     ci: usize,
     dir: u8,
@@ -188,10 +193,17 @@ impl<'a> UnitContext<'a> {
         let scenario = sim.scenario;
         let cable = &scenario.topology.cables[ci];
         let fibers = (1..=cable.fiber_pairs)
-            .map(|fp| plant::fiber_baseline(sim.seed, ci as u64, cable, u64::from(dir), fp))
+            .map(|fp| plant::fiber_baseline(sim.seed, &sim.physics, ci as u64, cable, u64::from(dir), fp))
             .collect();
         let effects = (1..=cable.fiber_pairs)
-            .map(|fp| FiberEffects::compile(&sim.events, &cable.id, ci, fp, dir))
+            .map(|fp| {
+                let receiver = if dir == 0 {
+                    &cable.b_station
+                } else {
+                    &cable.a_station
+                };
+                FiberEffects::compile(&sim.events, &cable.id, ci, fp, dir, receiver)
+            })
             .collect();
         let gaps = sim
             .events
@@ -214,6 +226,7 @@ impl<'a> UnitContext<'a> {
         let (own_skew, far_skew) = (skews(station), skews(far));
         Self {
             scenario,
+            physics: &sim.physics,
             seed: sim.seed,
             ci,
             dir,
@@ -227,6 +240,63 @@ impl<'a> UnitContext<'a> {
             own_skew,
             far_skew,
         }
+    }
+
+    /// A repeater's drift (a random walk of [`Physics::lm_drift_db_per_sqrt_day`]) at the start of
+    /// this unit's day and of the next, dB.
+    fn drift_knots(&self, fp: u32, repeater: u32) -> (f64, f64) {
+        let sd = self.physics.lm_drift_db_per_sqrt_day;
+        if sd == 0.0 {
+            return (0.0, 0.0);
+        }
+        let mut rng = rng_for(
+            self.seed,
+            &[
+                8,
+                self.ci as u64,
+                u64::from(self.dir),
+                u64::from(fp),
+                u64::from(repeater),
+            ],
+        );
+        let mut walk = 0.0;
+        for _ in 0..self.day {
+            walk += gauss(&mut rng, sd);
+        }
+        (walk, walk + gauss(&mut rng, sd))
+    }
+
+    /// The fiber-wide weak SOP wobbles of fiber pair `fp` that reach into this unit's day: (from,
+    /// to, krad/s added to every channel). Drawn per day, so the day before is looked at too.
+    fn wobbles(&self, fp: u32) -> Vec<(i64, i64, f64)> {
+        let rate = self.physics.sop_wobbles_per_month / 30.0;
+        let mut out = Vec::new();
+        if rate <= 0.0 {
+            return out;
+        }
+        let day_ns = cablewatch_proto::time::NANOS_PER_DAY;
+        for day in self.day.saturating_sub(1)..=self.day {
+            let mut rng = rng_for(
+                self.seed,
+                &[9, self.ci as u64, u64::from(self.dir), u64::from(fp), day],
+            );
+            // Poisson count by inversion: rates are well under one a day.
+            let (mut k, mut p, u) = (0, (-rate).exp(), rng.random::<f64>());
+            let mut cdf = p;
+            while u > cdf && k < 20 {
+                k += 1;
+                p *= rate / f64::from(k);
+                cdf += p;
+            }
+            let start = self.scenario.start_ns + day as i64 * day_ns;
+            for _ in 0..k {
+                let from = start + (rng.random::<f64>() * day_ns as f64) as i64;
+                let minutes = 15.0 + 105.0 * rng.random::<f64>();
+                let to = from + (minutes * 60e9) as i64;
+                out.push((from, to, 0.1 + 0.3 * rng.random::<f64>()));
+            }
+        }
+        out
     }
 
     /// The time the reporting station stamps on a measurement made at true time `t`.
@@ -266,7 +336,7 @@ fn push_stat(s: &mut IntervalStats, avg: f64, lo: f64, hi: f64) {
 
 fn optical(ctx: &UnitContext<'_>) -> OpticalChannelSamples {
     let mut rng = ctx.rng(2);
-    let interval = i64::from(ctx.scenario.cadence.optical_s) * 1_000_000_000;
+    let interval = i64::from(ctx.physics.cadence.optical_s) * 1_000_000_000;
     let mut p = OpticalChannelSamples {
         cable_id: ctx.cable.id.to_string(),
         interval_ns: interval,
@@ -276,10 +346,12 @@ fn optical(ctx: &UnitContext<'_>) -> OpticalChannelSamples {
         .fibers
         .iter()
         .zip(&ctx.effects)
-        .map(|(f, fx)| loss_states(ctx.cable, f, fx))
+        .map(|(f, fx)| loss_states(ctx.cable, f, fx, ctx.physics.rx_residual))
         .collect();
+    let ph = ctx.physics;
+    let wobbles: Vec<Vec<(i64, i64, f64)>> = (1..=ctx.cable.fiber_pairs).map(|fp| ctx.wobbles(fp)).collect();
     let mut stats: [IntervalStats; 9] = Default::default();
-    for t in ctx.times(ctx.scenario.cadence.optical_s) {
+    for t in ctx.times(ctx.physics.cadence.optical_s) {
         let d = diurnal(t);
         for (fp, ((fiber, fx), states)) in (1..).zip(ctx.fibers.iter().zip(&ctx.effects).zip(&states)) {
             if fx.in_outage(t, interval) {
@@ -288,6 +360,14 @@ fn optical(ctx: &UnitContext<'_>) -> OpticalChannelSamples {
             let state = &states[fx.active_steps(t)];
             let burst = fx.burst(t, interval);
             let power_step = fx.power_step(t);
+            // Work at the receiving station: its received power steps; Q follows a little where
+            // the receiver's own noise counts.
+            let rx_step = fx.rx_step(t);
+            let wobble: f64 = wobbles[fp as usize - 1]
+                .iter()
+                .filter(|w| w.0 < t && w.1 > t - interval)
+                .map(|w| w.2)
+                .sum();
             let stamp = ctx.stamp(t);
             for (ch, b) in (1..).zip(&fiber.channels) {
                 let i = ch as usize - 1;
@@ -295,12 +375,20 @@ fn optical(ctx: &UnitContext<'_>) -> OpticalChannelSamples {
                 p.fiber_pair.push(fp);
                 p.direction.push(wire_direction(ctx.dir));
                 p.channel.push(ch);
-                let q = b.q_db + state.q_db[i] - fx.channel_drop(ch, t) + 0.02 * d + gauss(&mut rng, 0.04);
+                let q = b.q_db + state.q_db[i] - fx.channel_drop(ch, t)
+                    + 0.05 * rx_step.min(0.0)
+                    + ph.diurnal_q_db * d
+                    + gauss(&mut rng, ph.q_noise_db);
                 let (q_lo, q_hi) = (
                     0.03 + gauss(&mut rng, 0.03).abs(),
                     0.03 + gauss(&mut rng, 0.03).abs(),
                 );
-                let rx = b.rx_power_dbm + state.rx_db[i] + power_step + 0.03 * d + gauss(&mut rng, 0.02);
+                let rx = b.rx_power_dbm
+                    + state.rx_db[i]
+                    + power_step
+                    + rx_step
+                    + ph.diurnal_power_db * d
+                    + gauss(&mut rng, ph.power_noise_db);
                 push_stat(&mut stats[0], rx, 0.02, 0.02);
                 push_stat(
                     &mut stats[1],
@@ -323,9 +411,14 @@ fn optical(ctx: &UnitContext<'_>) -> OpticalChannelSamples {
                 push_stat(&mut stats[6], dgd, 0.1 * dgd, 0.1 * dgd);
                 let pdl = (b.pdl_db + gauss(&mut rng, 0.03)).max(0.0);
                 push_stat(&mut stats[7], pdl, 0.05_f64.min(pdl), 0.05);
-                // Quiet SOP activity is heavy-tailed: log-normal around the channel's median.
-                let mut sop = b.sop_krad_s * gauss(&mut rng, 0.5).exp();
-                let mut peak = sop * (1.0 + gauss(&mut rng, 0.8).exp());
+                // Quiet SOP activity is heavy-tailed: log-normal around the channel's median, the
+                // fastest moment of the interval further out in the tail, and now and then a lone
+                // spike of a few krad/s on this channel only.
+                let mut sop = b.sop_krad_s * gauss(&mut rng, ph.sop_tail_sigma).exp() + wobble;
+                let mut peak = sop + b.sop_krad_s * gauss(&mut rng, ph.sop_tail_sigma + 0.3).exp();
+                if rng.random::<f64>() < ph.sop_spike_rate {
+                    peak = peak.max((rng.random::<f64>() * 5f64.ln()).exp());
+                }
                 if let Some((burst_peak, covered)) = burst {
                     // Every channel of the fiber sees the fiber being moved, with its own strength.
                     let seen = burst_peak * rng.random_range(0.4..1.0);
@@ -355,20 +448,47 @@ fn line_monitoring(ctx: &UnitContext<'_>) -> LineMonitoringSamples {
         cable_id: ctx.cable.id.to_string(),
         ..Default::default()
     };
-    let period = i64::from(ctx.scenario.cadence.line_monitoring_s) * 1_000_000_000;
-    for t in ctx.times(ctx.scenario.cadence.line_monitoring_s) {
+    let ph = ctx.physics;
+    let period = i64::from(ph.cadence.line_monitoring_s) * 1_000_000_000;
+    // Each repeater's slow drift: a random walk through daily knots, interpolated within the day.
+    let drift: Vec<Vec<(f64, f64)>> = (1..=ctx.cable.fiber_pairs)
+        .map(|fp| {
+            (1..=ctx.cable.repeaters())
+                .map(|rep| ctx.drift_knots(fp, rep))
+                .collect()
+        })
+        .collect();
+    let day_start = ctx.scenario.start_ns + ctx.day as i64 * cablewatch_proto::time::NANOS_PER_DAY;
+    for t in ctx.times(ph.cadence.line_monitoring_s) {
         let sweep = u64::try_from(t / period).unwrap_or(0);
+        let into_day = (t - day_start) as f64 / cablewatch_proto::time::NANOS_PER_DAY as f64;
         for (fp, (fiber, fx)) in (1..).zip(ctx.fibers.iter().zip(&ctx.effects)) {
             if fx.in_outage(t, 1) {
                 continue;
             }
+            // The sweep's calibration offset, shared by every repeater of this fiber's sweep.
+            let offset = gauss(
+                &mut rng_for(
+                    ctx.seed,
+                    &[7, ctx.ci as u64, u64::from(ctx.dir), u64::from(fp), sweep],
+                ),
+                ph.lm_sweep_offset_db,
+            );
             for (rep, gain) in (1..).zip(&fiber.loopback_gain_db) {
+                let (k0, k1) = drift[fp as usize - 1][rep as usize - 1];
+                let drifted = k0 + (k1 - k0) * into_day + offset;
+                // The repeater is stored as the equipment numbers it; what it measures is the span
+                // that feeds it in this direction.
+                let span = ctx
+                    .cable
+                    .span_covered_by(events::direction_label(ctx.dir), rep)
+                    .unwrap_or(0);
                 p.time_unix_ns.push(ctx.stamp(t));
                 p.sweep_id.push(sweep);
                 p.fiber_pair.push(fp);
                 p.direction.push(wire_direction(ctx.dir));
                 p.repeater.push(rep);
-                let g = gain + fx.loopback_change(rep, t) + gauss(&mut rng, 0.03);
+                let g = gain + fx.loopback_change(span, t) + drifted + gauss(&mut rng, ph.lm_noise_db);
                 p.loopback_gain_db.push(g as f32);
             }
         }
@@ -389,17 +509,24 @@ fn latency(ctx: &UnitContext<'_>) -> LatencySamples {
         ..Default::default()
     };
     let base = cable.length_km * FIBER_DELAY_US_PER_KM + 2.0 * EQUIPMENT_DELAY_US;
-    for t in ctx.times(ctx.scenario.cadence.latency_s) {
+    for t in ctx.times(ctx.physics.cadence.latency_s) {
         let d = diurnal(t);
         for (fp, (fiber, fx)) in (1..).zip(ctx.fibers.iter().zip(&ctx.effects)) {
-            if fx.in_outage(t, 1) {
+            let (extra, path) = fx.delay(t);
+            // A cut fiber carries no probe, unless its traffic was moved to another path.
+            if fx.in_outage(t, 1) && path.is_none() {
                 continue;
             }
-            let (extra, path) = fx.delay(t);
             // One-way delay is the far end's receive stamp minus our send stamp: clock skews bias it.
             let skew = skew_us(&ctx.far_skew, t) - skew_us(&ctx.own_skew, t);
-            let mut delay = base + fiber.delay_offset_us + extra + skew + 0.05 * d + gauss(&mut rng, 0.15);
-            if rng.random::<f64>() < 0.002 {
+            let ph = ctx.physics;
+            let mut delay = base
+                + fiber.delay_offset_us
+                + extra
+                + skew
+                + ph.diurnal_delay_us * d
+                + gauss(&mut rng, ph.latency_jitter_us);
+            if rng.random::<f64>() < ph.latency_outlier_rate {
                 // Rare outliers: a probe queued behind other traffic in the terminal equipment.
                 delay += rng.random_range(20.0..300.0);
             }
@@ -439,6 +566,52 @@ pub fn write_tables(sim: &Simulation<'_>, data: &Path) -> Result<WriteSummary, S
         summary.files += day_summary.files;
     }
     Ok(summary)
+}
+
+/// What [`write_scenario`] wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScenarioFiles {
+    /// The stored tables.
+    pub tables: WriteSummary,
+    /// Context records written (the logged events).
+    pub records: usize,
+}
+
+/// Writes `sim` the way `cablewatch-sim generate` does: `dir/data` (the stored tables),
+/// `dir/truth.json` (every event and the drawn physics), `dir/context/operator.jsonl` (what the
+/// operator logged) and `dir/topology.toml`.
+pub fn write_scenario(sim: &Simulation<'_>, dir: &Path) -> Result<ScenarioFiles, SimError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source: std::io::Error| SimError::Write { path, source }
+    };
+    let tables = write_tables(sim, &dir.join("data"))?;
+    let truth_path = dir.join("truth.json");
+    let truth = serde_json::to_string_pretty(&events::truth(sim)).map_err(|e| SimError::Scenario {
+        origin: sim.scenario.name.clone(),
+        reason: format!("truth.json: {e}"),
+    })?;
+    std::fs::write(&truth_path, truth + "\n").map_err(io(&truth_path))?;
+    let context_dir = dir.join("context");
+    std::fs::create_dir_all(&context_dir).map_err(io(&context_dir))?;
+    let records = events::context_records(&sim.scenario.topology, &sim.events);
+    let context_path = context_dir.join("operator.jsonl");
+    cablewatch_proto::context::Context::write_jsonl(&context_path, &records).map_err(|e| {
+        SimError::Scenario {
+            origin: context_path.display().to_string(),
+            reason: e.to_string(),
+        }
+    })?;
+    let topology_path = dir.join("topology.toml");
+    let topology = toml::to_string(&sim.scenario.topology).map_err(|e| SimError::Scenario {
+        origin: sim.scenario.name.clone(),
+        reason: format!("topology: {e}"),
+    })?;
+    std::fs::write(&topology_path, topology).map_err(io(&topology_path))?;
+    Ok(ScenarioFiles {
+        tables,
+        records: records.len(),
+    })
 }
 
 /// Writes `units` to the stored-table layout: one file `part-<stem>.parquet` per table, cable and

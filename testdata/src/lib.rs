@@ -1,7 +1,7 @@
 //! cablewatch-testdata: the landing-station simulator and the project's fixtures.
 //!
-//! A [`scenario::Scenario`] names a plant (topology file), a time range, cadences and the events to
-//! inject. [`events`] places the events (taps, insertions, reroutes, repairs, earthquakes, vessels,
+//! A [`scenario::Scenario`] names a plant (topology file), a time range, cadences, the ranges its
+//! physics and noise are drawn from per seed ([`physics`]) and the events to inject. [`events`] places the events (taps, insertions, reroutes, repairs, earthquakes, vessels,
 //! maintenance, faults, ageing, data gaps) by seed and records the ground truth and the operator's
 //! context records; [`effects`] turns them into what each fiber sees; [`generate`] produces telemetry
 //! day by day with the physics of [`plant`] and [`optics`] (consistent Q, BER and OSNR, dispersion and
@@ -13,9 +13,11 @@ pub mod effects;
 pub mod events;
 pub mod generate;
 pub mod optics;
+pub mod physics;
 pub mod plant;
 pub mod scenario;
 pub mod stream;
+pub mod suite;
 
 /// Errors of the simulator.
 #[derive(Debug, thiserror::Error)]

@@ -4,10 +4,8 @@ use std::io::IsTerminal as _;
 use std::{path::PathBuf, time::Instant};
 
 use anyhow::Context as _;
-use cablewatch_proto::context::Context;
 use cablewatch_testdata::{
-    events::truth,
-    generate::{Simulation, station_streams, write_tables},
+    generate::{Simulation, station_streams, write_scenario},
     scenario::{Scenario, named_scenarios},
     stream::{ClientTls, Pace, StreamOptions, stream_all},
 };
@@ -47,7 +45,7 @@ impl ScenarioArgs {
             s.days = days;
         }
         if let Some(c) = self.cadence {
-            s.cadence.optical_s = c;
+            s.cadence.optical_s = Some(cablewatch_testdata::physics::Draw::Fixed(f64::from(c)));
         }
         Ok(s)
     }
@@ -140,16 +138,9 @@ fn main() -> anyhow::Result<()> {
             let scenario = scenario.load()?;
             let started = Instant::now();
             let sim = Simulation::new(&scenario, seed)?;
-            let summary = write_tables(&sim, &dir.join("data"))?;
+            let files = write_scenario(&sim, &dir)?;
             let secs = started.elapsed().as_secs_f64();
-            let truth = truth(&scenario.name, seed, scenario.window(), &sim.events);
-            std::fs::write(dir.join("truth.json"), serde_json::to_string_pretty(&truth)?)
-                .with_context(|| format!("writing {}", dir.join("truth.json").display()))?;
-            let context_dir = dir.join("context");
-            std::fs::create_dir_all(&context_dir)?;
-            let records = cablewatch_testdata::events::context_records(&scenario.topology, &sim.events);
-            Context::write_jsonl(&context_dir.join("operator.jsonl"), &records)?;
-            std::fs::write(dir.join("topology.toml"), toml::to_string(&scenario.topology)?)?;
+            let summary = files.tables;
             let rows: usize = summary.rows.values().sum();
             for (table, n) in &summary.rows {
                 writeln!(out, "{table:>16}: {n} rows")?;
@@ -159,7 +150,7 @@ fn main() -> anyhow::Result<()> {
                 out,
                 "{} events ({malicious} malicious, {} logged as context records)",
                 sim.events.len(),
-                records.len()
+                files.records
             )?;
             writeln!(
                 out,

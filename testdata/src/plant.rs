@@ -9,7 +9,10 @@ use cablewatch_proto::topology::Cable;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use rand_distr::{Distribution, Normal};
 
-use crate::optics::{self, Modulation};
+use crate::{
+    optics::{self, Modulation},
+    physics::Physics,
+};
 
 /// Fiber attenuation of modern ultra-low-loss submarine fiber, dB/km.
 pub const FIBER_LOSS_DB_PER_KM: f64 = 0.158;
@@ -91,7 +94,14 @@ pub fn ideal_q_db(modulation: Modulation, osnr_db: f64) -> f64 {
 }
 
 /// Builds the baseline of fiber pair `fp` in direction `dir` (0 = A to B, 1 = B to A).
-pub fn fiber_baseline(seed: u64, cable_index: u64, cable: &Cable, dir: u64, fp: u32) -> FiberBaseline {
+pub fn fiber_baseline(
+    seed: u64,
+    physics: &Physics,
+    cable_index: u64,
+    cable: &Cable,
+    dir: u64,
+    fp: u32,
+) -> FiberBaseline {
     let mut rng = rng_for(seed, &[1, cable_index, dir, u64::from(fp)]);
     let span_loss_db: Vec<f64> = cable
         .spans()
@@ -130,7 +140,9 @@ pub fn fiber_baseline(seed: u64, cable_index: u64, cable: &Cable, dir: u64, fp: 
                 cd_ps_nm: dispersion * cable.length_km,
                 dgd_ps: PMD_PS_PER_SQRT_KM * cable.length_km.sqrt() * (0.5 + rng.random::<f64>()),
                 pdl_db: 0.4 + 0.8 * rng.random::<f64>(),
-                sop_krad_s: 0.05 + 0.25 * rng.random::<f64>(),
+                // Each channel's quiet level within a factor of two of the fiber's.
+                sop_krad_s: physics.sop_quiet_krad_s
+                    * (std::f64::consts::LN_2 * (2.0 * rng.random::<f64>() - 1.0)).exp(),
             }
         })
         .collect();

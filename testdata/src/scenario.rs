@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::{
     SimError,
     events::{EventsConfig, Window},
+    physics::{CadenceSpec, Physics, PhysicsSpec},
 };
 
 /// Files shipped inside the binary: named scenarios and the example topology they use.
@@ -19,6 +20,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("topology-tiny.toml", include_str!("../topology-tiny.toml")),
     ("scenarios/benign.toml", include_str!("../scenarios/benign.toml")),
     ("scenarios/demo.toml", include_str!("../scenarios/demo.toml")),
+    ("scenarios/faint.toml", include_str!("../scenarios/faint.toml")),
     ("scenarios/large.toml", include_str!("../scenarios/large.toml")),
     ("scenarios/month.toml", include_str!("../scenarios/month.toml")),
     ("scenarios/small.toml", include_str!("../scenarios/small.toml")),
@@ -33,18 +35,6 @@ pub fn named_scenarios() -> impl Iterator<Item = &'static str> {
         .filter_map(|(path, _)| path.strip_prefix("scenarios/")?.strip_suffix(".toml"))
 }
 
-/// How often each kind of telemetry is sampled.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Cadence {
-    /// Optical PM interval, seconds (900 for 15-minute bins).
-    pub optical_s: u32,
-    /// Line-monitoring sweep period, seconds.
-    pub line_monitoring_s: u32,
-    /// Latency probe period, seconds.
-    pub latency_s: u32,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ScenarioFile {
@@ -54,7 +44,10 @@ struct ScenarioFile {
     topology: String,
     start: DateTime<Utc>,
     days: f64,
-    cadence: Cadence,
+    #[serde(default)]
+    cadence: CadenceSpec,
+    #[serde(default)]
+    physics: PhysicsSpec,
     #[serde(default)]
     events: EventsConfig,
 }
@@ -72,8 +65,10 @@ pub struct Scenario {
     pub start_ns: i64,
     /// Length, days.
     pub days: f64,
-    /// Sampling cadences.
-    pub cadence: Cadence,
+    /// Sampling periods, pinned or drawn per seed.
+    pub cadence: CadenceSpec,
+    /// Physics and noise, pinned or drawn per seed ([`crate::physics`]).
+    pub physics: PhysicsSpec,
     /// Events to inject.
     pub events: EventsConfig,
 }
@@ -128,10 +123,8 @@ impl Scenario {
         if !(file.days.is_finite() && file.days > 0.0 && file.days <= 3660.0) {
             return Err(bad(format!("days: {} is not in (0, 3660]", file.days)));
         }
-        let c = file.cadence;
-        if [c.optical_s, c.line_monitoring_s, c.latency_s].contains(&0) {
-            return Err(bad("cadence: every period must be at least 1 s".into()));
-        }
+        file.cadence.check()?;
+        file.physics.check()?;
         let start_ns = file
             .start
             .timestamp_nanos_opt()
@@ -143,6 +136,7 @@ impl Scenario {
             start_ns,
             days: file.days,
             cadence: file.cadence,
+            physics: file.physics,
             events: file.events,
         })
     }
@@ -158,6 +152,11 @@ impl Scenario {
     /// End of the scenario (exclusive), ns.
     pub fn end_ns(&self) -> i64 {
         self.start_ns + (self.days * time::NANOS_PER_DAY as f64) as i64
+    }
+
+    /// The physics of seed `seed`: the scenario's draws made.
+    pub fn physics(&self, seed: u64) -> Physics {
+        Physics::draw(&self.physics, &self.cadence, seed)
     }
 
     /// Sample times at `period_s` from start (inclusive) to end (exclusive).

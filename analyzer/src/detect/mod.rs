@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! line_monitoring.loopback_gain_db per (cable, direction, fiber pair, repeater)
-//!     --ramp test, else change-point engine--> LossStep (span-localized) | Ageing
+//!     --per fiber: sweep offsets removed, windowed step scan on accumulated sweeps, trailing-window
+//!       ramp test ([`loss`])--> LossStep (in the span the repeater measures) | Ageing
 //! latency.delay_us per (cable, direction, fiber pair) --change-point engine--> DelayShift
 //! latency.path_id per fiber --transitions--> PathChange
 //! optical_channel per fiber and time: median over channels of sop_roc_krad_s_max, q_db_avg, and
@@ -20,6 +21,10 @@ use std::collections::BTreeMap;
 use cablewatch_proto::time::format_ns;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+
+pub mod loss;
+
+pub use loss::line_monitoring;
 
 use crate::{
     changepoint::{self, Config as EngineConfig},
@@ -52,6 +57,10 @@ pub enum EvidenceKind {
     /// One channel's Q dropped while the fiber's other channels did not: a transponder, not the
     /// fiber.
     ChannelFault,
+    /// The median power received over the fiber's channels stepped: something at or next to the
+    /// receiving station (a span loss behind saturated repeaters moves it by a few percent of
+    /// itself).
+    PowerStep,
 }
 
 /// One observation a detector made.
@@ -77,6 +86,14 @@ pub struct Evidence {
     pub unit: String,
     /// Size in noise sigmas of the series it came from.
     pub sigmas: f64,
+    /// When the evidence became conclusive: the time of the last sample a run needed to see it
+    /// (for a step found by accumulating sweeps, the sweep at which it reached the threshold), ns.
+    #[serde(default)]
+    pub detected_ns: i64,
+    /// For a step: how far its true time may be from `start_ns` (a faint step's test is nearly
+    /// as strong a few sweeps either side), ns; 0 when placed at its sample.
+    #[serde(default)]
+    pub placement_ns: i64,
     /// Human-readable detail.
     pub detail: String,
 }
@@ -84,16 +101,25 @@ pub struct Evidence {
 /// Physical floors of the detectors.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct DetectConfig {
-    /// Smallest loop-back gain step reported, dB.
-    pub min_loss_step_db: f64,
-    /// Smallest total decline over the series that counts as ageing, dB.
-    pub min_ageing_db: f64,
+    /// Line monitoring: loss steps and ageing.
+    pub loss: loss::LossConfig,
     /// Smallest delay shift reported, us.
     pub min_delay_shift_us: f64,
-    /// A SOP sample is part of a burst above this many noise sigmas over the fiber's median...
-    pub sop_burst_sigmas: f64,
-    /// ...and this many times the median.
-    pub sop_burst_factor: f64,
+    /// False SOP bursts allowed per fiber and month: how far above its own tail a sample of the
+    /// fiber must stand (the threshold, on the log scale where quiet SOP activity is roughly
+    /// normal, is the normal quantile of this budget over the month's samples).
+    pub false_bursts_per_fiber_month: f64,
+    /// The slowest polarization change that counts as a burst, krad/s: a hand on a fiber moves
+    /// it at tens of krad/s or more (DOMAIN.md, section 4); wind on backhaul, building vibration
+    /// and temperature move a fiber's channels together by tenths.
+    pub sop_burst_floor_krad_s: f64,
+    /// How far above the fiber's own 99th percentile a burst must reach: half an order of
+    /// magnitude. Ambient activity (wind, vibration, temperature) lifts a fiber by one to three
+    /// times its quiet level; handling by ten to a thousand.
+    pub sop_burst_tail_factor: f64,
+    /// Smallest step of the fiber's median received power reported, dB: a span's loss behind the
+    /// saturated repeaters moves it by a few percent of itself, a station's connector by tenths.
+    pub min_power_step_db: f64,
     /// Smallest fiber median Q step reported, dB.
     pub min_q_step_db: f64,
     /// Smallest single-channel Q drop reported, dB.
@@ -106,11 +132,12 @@ pub struct DetectConfig {
 impl Default for DetectConfig {
     fn default() -> Self {
         Self {
-            min_loss_step_db: 0.04,
-            min_ageing_db: 0.05,
+            loss: loss::LossConfig::default(),
             min_delay_shift_us: 0.8,
-            sop_burst_sigmas: 10.0,
-            sop_burst_factor: 4.0,
+            false_bursts_per_fiber_month: 0.01,
+            sop_burst_floor_krad_s: 1.0,
+            sop_burst_tail_factor: 5.0,
+            min_power_step_db: 0.05,
             min_q_step_db: 0.05,
             min_channel_fault_db: 0.3,
             engine: EngineConfig::default(),
@@ -130,50 +157,10 @@ fn evidence(key: &SeriesKey, kind: EvidenceKind, start_ns: i64, end_ns: i64) -> 
         magnitude: 0.0,
         unit: String::new(),
         sigmas: 0.0,
+        detected_ns: end_ns,
+        placement_ns: 0,
         detail: String::new(),
     }
-}
-
-/// Least-squares slope of `y` against `x` (both finite), with the residual sigma.
-fn line_fit(x: &[f64], y: &[f64]) -> Option<(f64, f64)> {
-    let n = x.len() as f64;
-    if x.len() < 3 {
-        return None;
-    }
-    let mx = x.iter().sum::<f64>() / n;
-    let my = y.iter().sum::<f64>() / n;
-    let sxx: f64 = x.iter().map(|v| (v - mx) * (v - mx)).sum();
-    if sxx == 0.0 {
-        return None;
-    }
-    let sxy: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
-    let slope = sxy / sxx;
-    let intercept = my - slope * mx;
-    let rss: f64 = x
-        .iter()
-        .zip(y)
-        .map(|(a, b)| (b - intercept - slope * a).powi(2))
-        .sum();
-    Some((slope, (rss / n).sqrt()))
-}
-
-/// Residual sigma of the best fit of `y` by two levels (one step anywhere).
-fn best_step_residual(y: &[f64]) -> f64 {
-    let n = y.len();
-    if n < 2 {
-        return f64::INFINITY;
-    }
-    let total: f64 = y.iter().sum();
-    let total_sq: f64 = y.iter().map(|v| v * v).sum();
-    let mut left = 0.0;
-    let mut best = 0.0_f64;
-    for (k, v) in y.iter().enumerate().take(n - 1) {
-        left += v;
-        let (nl, nr) = ((k + 1) as f64, (n - k - 1) as f64);
-        // Between-level sum of squares explained by splitting after k.
-        best = best.max(left * left / nl + (total - left) * (total - left) / nr);
-    }
-    ((total_sq - best) / n as f64).max(0.0).sqrt()
 }
 
 /// Steps of one series found by the change-point engine: (first sample index after the step, step
@@ -195,80 +182,9 @@ fn values(series: &Series) -> &[f64] {
     series.values.as_slice().unwrap_or(&[])
 }
 
-const NS_PER_DAY: f64 = 86_400e9;
-
-/// Loop-back gain: span loss steps and ageing ramps, one series per repeater.
-pub fn line_monitoring(series: &[Series], config: &DetectConfig) -> Vec<Evidence> {
-    series
-        .par_iter()
-        .flat_map_iter(|s| {
-            let mut out = Vec::new();
-            let (x, y): (Vec<f64>, Vec<f64>) = s
-                .times_ns
-                .iter()
-                .zip(values(s))
-                .filter(|(_, v)| v.is_finite())
-                .map(|(&t, &v)| ((t - s.times_ns[0]) as f64 / NS_PER_DAY, v))
-                .unzip();
-            let noise = changepoint::noise_sigma(&y);
-            // A steady decline that a straight line explains to the noise, and better than one step
-            // does, is ageing, not steps.
-            if let Some((slope, resid)) = line_fit(&x, &y) {
-                let days = x.last().copied().unwrap_or(0.0);
-                let total = slope * days;
-                if total <= -config.min_ageing_db
-                    && resid < 1.5 * noise.max(1e-9)
-                    && resid < best_step_residual(&y)
-                {
-                    let mut e = evidence(
-                        &s.key,
-                        EvidenceKind::Ageing,
-                        s.times_ns[0],
-                        *s.times_ns.last().unwrap_or(&0),
-                    );
-                    e.span = Some(s.key.index);
-                    e.magnitude = slope;
-                    e.unit = "dB/day".into();
-                    e.sigmas = total.abs() / noise.max(1e-9);
-                    e.detail = format!(
-                        "repeater {} loop-back gain falls {:.4} dB/day ({:.3} dB over {:.1} days), residual {:.3} dB",
-                        s.key.index, -slope, -total, days, resid
-                    );
-                    out.push(e);
-                    return out;
-                }
-            }
-            for (i, d, sig) in steps_long(values(s), &config.engine, LM_ENGINE_SAMPLES) {
-                if d.abs() < config.min_loss_step_db {
-                    continue;
-                }
-                let t = s.times_ns[i];
-                let mut e = evidence(&s.key, EvidenceKind::LossStep, t, t);
-                e.span = Some(s.key.index);
-                e.magnitude = d;
-                e.unit = "dB".into();
-                e.sigmas = sig;
-                e.detail = format!(
-                    "repeater {} loop-back gain {} by {:.3} dB ({:.1} sigma)",
-                    s.key.index,
-                    if d < 0.0 { "dropped" } else { "rose" },
-                    d.abs(),
-                    sig
-                );
-                out.push(e);
-            }
-            out
-        })
-        .collect()
-}
-
 /// Longest series the change-point engine sees at full resolution; longer ones are reduced to
 /// block medians first (PELT's work grows with the square of the longest quiet stretch).
 pub const MAX_ENGINE_SAMPLES: usize = 1024;
-
-/// The same for loop-back gain series, of which there is one per repeater and fiber (thousands per
-/// run): a month of hourly sweeps becomes 240 medians of 3, each step then placed at its sweep.
-pub const LM_ENGINE_SAMPLES: usize = 256;
 
 /// Steps of a long series: found on block medians (robust to the spikes a block may hold), each
 /// then placed at the sample, within the blocks either side, that best splits the raw values into
@@ -421,6 +337,8 @@ pub struct FiberSeries {
     pub q_dev_min: Vec<f64>,
     /// The channel with that lowest relative Q.
     pub worst_channel: Vec<u32>,
+    /// Median received power over channels, dBm.
+    pub rx_dbm: Vec<f64>,
 }
 
 /// The median time step between consecutive samples (`i64::MAX` with fewer than two).
@@ -431,6 +349,52 @@ fn usual_step(times_ns: &[i64]) -> i64 {
     }
     let mid = steps.len() / 2;
     *steps.select_nth_unstable(mid).1
+}
+
+/// The level above which a fiber's median SOP rate is a burst.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SopLimit {
+    krad_s: f64,
+    log_median: f64,
+    log_spread: f64,
+    p99: f64,
+}
+
+/// A fiber's burst level, from its own distribution on the log scale (quiet SOP activity is
+/// roughly log-normal): its median plus z spreads, z the normal quantile of the false-burst budget
+/// over the samples of a month, the spread the larger of the bulk's (MAD) and the upper tail's (the
+/// 99th percentile's distance from the median over 2.33, so a heavy tail raises the bar); and never
+/// below the physical floor of handling nor within half an order of magnitude of the tail.
+/// `p99` in the result is that tail quantile.
+fn sop_limit(f: &FiberSeries, config: &DetectConfig) -> Option<SopLimit> {
+    let logs: Vec<f64> = f
+        .sop_max
+        .iter()
+        .filter(|v| v.is_finite() && **v > 0.0)
+        .map(|v| v.ln())
+        .collect();
+    if logs.len() < 10 {
+        return None;
+    }
+    let (median, mad_sigma) = median_sigma(&logs)?;
+    let mut sorted = logs.clone();
+    sorted.sort_by(f64::total_cmp);
+    // The tail is read at the 99th percentile where ten or more samples lie beyond it (a month
+    // of PM bins), lower in short runs, so that a burst's own few samples never set it.
+    let level = (1.0 - 10.0 / sorted.len() as f64).clamp(0.9, 0.99);
+    let p99 = sorted[((sorted.len() - 1) as f64 * level).round() as usize];
+    let spread = mad_sigma.max((p99 - median) / loss::upper_quantile(1.0 - level));
+    let per_month = 30.0 * 86_400e9 / usual_step(&f.times_ns).max(1) as f64;
+    let z = loss::upper_quantile(config.false_bursts_per_fiber_month / per_month.max(1.0));
+    Some(SopLimit {
+        krad_s: (median + z * spread)
+            .exp()
+            .max(config.sop_burst_tail_factor * p99.exp())
+            .max(config.sop_burst_floor_krad_s),
+        log_median: median,
+        log_spread: spread,
+        p99: p99.exp(),
+    })
 }
 
 /// SOP bursts, Q steps and outages of each fiber. `expected` holds, per (cable, direction), the
@@ -444,16 +408,15 @@ pub fn optical(fibers: &[FiberSeries], expected: &ReportingTimes, config: &Detec
             // the rows too: two high samples either side of an outage (a repair's handling before
             // and after it) are two bursts, not one lasting days that would overlap, and explain
             // away as "everything at once", a burst elsewhere meanwhile.
-            if let Some((med, sigma)) = median_sigma(&f.sop_max) {
-                let limit = (med + config.sop_burst_sigmas * sigma).max(config.sop_burst_factor * med);
+            if let Some(limit) = sop_limit(f, config) {
                 let max_step = usual_step(&f.times_ns).saturating_mul(3);
                 let mut i = 0;
                 while i < f.sop_max.len() {
-                    if f.sop_max[i] > limit {
+                    if f.sop_max[i] > limit.krad_s {
                         let start = i;
                         i += 1;
                         while i < f.sop_max.len()
-                            && f.sop_max[i] > limit
+                            && f.sop_max[i] > limit.krad_s
                             && f.times_ns[i] - f.times_ns[i - 1] <= max_step
                         {
                             i += 1;
@@ -467,15 +430,34 @@ pub fn optical(fibers: &[FiberSeries], expected: &ReportingTimes, config: &Detec
                         );
                         e.magnitude = peak;
                         e.unit = "krad/s".into();
-                        e.sigmas = (peak - med) / sigma.max(1e-9);
+                        e.sigmas = (peak.ln() - limit.log_median) / limit.log_spread.max(1e-9);
                         e.detail = format!(
-                            "median SOP rate over the fiber's channels peaked at {peak:.1} krad/s, baseline {med:.2} krad/s, {} samples",
-                            i - start
+                            "median SOP rate over the fiber's channels peaked at {peak:.1} krad/s, {:.0} times the fiber's 99th percentile ({:.2} krad/s), {} samples; threshold {:.2} krad/s",
+                            peak / limit.p99.max(1e-9),
+                            limit.p99,
+                            i - start,
+                            limit.krad_s
                         );
                         out.push(e);
                     } else {
                         i += 1;
                     }
+                }
+            }
+            // Received power: a step of the fiber's median over channels is at the receiving end.
+            if !f.rx_dbm.is_empty() {
+                let rx = crate::robust::without_diurnal(&f.times_ns, &f.rx_dbm).unwrap_or_else(|| f.rx_dbm.clone());
+                for (i, d, sig) in steps_long(&rx, &config.engine, MAX_ENGINE_SAMPLES) {
+                    if d.abs() < config.min_power_step_db {
+                        continue;
+                    }
+                    let t = f.times_ns[i];
+                    let mut e = evidence(&f.key, EvidenceKind::PowerStep, t, t);
+                    e.magnitude = d;
+                    e.unit = "dB".into();
+                    e.sigmas = sig;
+                    e.detail = format!("median received power over the fiber's channels stepped {d:+.3} dB");
+                    out.push(e);
                 }
             }
             // Q steps of the fiber as a whole.
@@ -747,31 +729,6 @@ mod tests {
     }
 
     #[test]
-    fn loss_step_in_one_span_is_found_with_its_size_and_span() {
-        let values: Vec<f64> = (0..720)
-            .map(|i| 10.0 + noise(i) - if i >= 400 { 0.15 } else { 0.0 })
-            .collect();
-        let flat: Vec<f64> = (0..720).map(|i| 10.0 + noise(i + 3)).collect();
-        let ev = line_monitoring(&[hourly(values, 7), hourly(flat, 8)], &DetectConfig::default());
-        assert_eq!(ev.len(), 1, "{ev:?}");
-        assert_eq!(ev[0].kind, EvidenceKind::LossStep);
-        assert_eq!(ev[0].span, Some(7));
-        assert!((ev[0].magnitude + 0.15).abs() < 0.02, "{}", ev[0].magnitude);
-        assert!(ev[0].start_ns.abs_diff(400 * 3_600_000_000_000) <= 2 * 3_600_000_000_000);
-    }
-
-    #[test]
-    fn slow_decline_is_ageing_not_steps() {
-        let values: Vec<f64> = (0..720)
-            .map(|i| 10.0 + noise(i) - 0.006 * i as f64 / 24.0)
-            .collect();
-        let ev = line_monitoring(&[hourly(values, 3)], &DetectConfig::default());
-        assert_eq!(ev.len(), 1, "{ev:?}");
-        assert_eq!(ev[0].kind, EvidenceKind::Ageing);
-        assert!((ev[0].magnitude + 0.006).abs() < 0.001);
-    }
-
-    #[test]
     fn delay_shift_and_path_change() {
         let values: Vec<f64> = (0..2000)
             .map(|i| 6000.0 + 5.0 * noise(i) + if i >= 1500 { 100.0 } else { 0.0 })
@@ -820,9 +777,10 @@ mod tests {
             sop_max: sop,
             q_dev_min: (0..n).map(|i| -0.15 + noise(i)).collect(),
             worst_channel: (0..n).map(|i| (i % 7) as u32).collect(),
+            rx_dbm: vec![-11.0; n],
         };
         // Samples 60..70 missing: an outage.
-        for v in [&mut f.q_db, &mut f.sop_max, &mut f.q_dev_min] {
+        for v in [&mut f.q_db, &mut f.sop_max, &mut f.q_dev_min, &mut f.rx_dbm] {
             v.drain(60..70);
         }
         f.times_ns.drain(60..70);
@@ -870,7 +828,7 @@ mod tests {
                 .map(|(i, e)| e + if i >= at { -size } else { 0.0 })
                 .collect();
             let full = steps(&y, &engine);
-            let reduced = steps_long(&y, &engine, LM_ENGINE_SAMPLES);
+            let reduced = steps_long(&y, &engine, 256);
             assert_eq!(full.len(), 1, "seed {seed}: {full:?}");
             assert_eq!(reduced.len(), 1, "seed {seed}: {reduced:?}");
             cases += 1;
@@ -894,6 +852,7 @@ mod tests {
                 sop_max: vec![0.3; n],
                 q_dev_min: (0..n).map(|i| -0.15 + noise(i)).collect(),
                 worst_channel: (0..n).map(|i| (i % 7) as u32).collect(),
+                rx_dbm: vec![-11.0; n],
             };
             // Samples 80..130: channel 17 is 1.2 dB down (or every channel is).
             for i in 80..130 {

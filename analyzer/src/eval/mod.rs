@@ -14,6 +14,9 @@
 //! ```
 //!
 //! Several runs (say, three seeds) are pooled: counts add up before the ratios are taken.
+//! [`suite`] generates, analyses and pools a whole suite (`eval --suite heldout`).
+
+pub mod suite;
 
 use std::{collections::BTreeSet, path::Path};
 
@@ -126,7 +129,11 @@ pub fn expected_class(event: &Event) -> Option<Class> {
         EventKind::Maintenance => Class::Maintenance,
         EventKind::Repair => Class::Repair,
         EventKind::Earthquake | EventKind::VesselContact => Class::Environmental,
-        EventKind::TransponderFault | EventKind::AmplifierAgeing | EventKind::ClockSkew => Class::Equipment,
+        EventKind::VesselDamage => Class::CableDamage,
+        EventKind::TransponderFault
+        | EventKind::AmplifierAgeing
+        | EventKind::ClockSkew
+        | EventKind::StationWork => Class::Equipment,
         EventKind::DataGap => return None,
     })
 }
@@ -145,7 +152,7 @@ pub fn accepts(event: &Event, f: &Finding) -> bool {
 pub fn benign_class(class: Class) -> bool {
     matches!(
         class,
-        Class::Equipment | Class::Environmental | Class::Maintenance | Class::Repair
+        Class::Equipment | Class::Environmental | Class::Maintenance | Class::Repair | Class::CableDamage
     )
 }
 
@@ -377,6 +384,13 @@ pub struct Evaluation {
     pub unlogged_reroutes: usize,
     /// Tap-like findings matching no malicious event.
     pub false_tap_like: usize,
+    /// Insertion-like findings matching no malicious event.
+    #[serde(default)]
+    pub false_insertion_like: usize,
+    /// Benign events that left an unexplained suspicious finding (tap-like, insertion-like,
+    /// reroute): what an analyst would be paged for in vain.
+    #[serde(default)]
+    pub benign_called_malicious: usize,
     /// ... per cable-month.
     pub false_tap_like_per_cable_month: f64,
     /// Findings matching no event at all, per class.
@@ -446,6 +460,8 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
         benign_as_benign: 0,
         unlogged_reroutes: 0,
         false_tap_like: 0,
+        false_insertion_like: 0,
+        benign_called_malicious: 0,
         false_tap_like_per_cable_month: 0.0,
         unmatched: Vec::new(),
         hidden: Vec::new(),
@@ -469,7 +485,8 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
         kind_slot(&mut kinds, &mut delays, e);
     }
     // Goal tallies: (found, events).
-    let (mut big_taps, mut small_taps, mut insertions) = ((0, 0), (0, 0), (0, 0));
+    let (mut big_taps, mut faint_taps, mut splice_taps, mut insertions, mut reroutes) =
+        ((0, 0), (0, 0), (0, 0), (0, 0), (0, 0));
     for run in runs {
         let label = format!("{}/{}", run.truth.scenario, run.truth.seed);
         eval.runs.push(label.clone());
@@ -518,8 +535,12 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
             if m.is_empty() {
                 *unmatched.entry(f.class).or_default() += 1;
             }
-            if f.class == Class::TapLike && !m.iter().any(|&i| events[i].malicious) {
-                eval.false_tap_like += 1;
+            if !m.iter().any(|&i| events[i].malicious) {
+                match f.class {
+                    Class::TapLike => eval.false_tap_like += 1,
+                    Class::InsertionLike => eval.false_insertion_like += 1,
+                    _ => {}
+                }
             }
         }
         for (i, e) in events.iter().enumerate() {
@@ -551,22 +572,25 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
                 c.correct += usize::from(!correct.is_empty());
                 c.true_findings += accepted.len();
             }
-            if let Some(first) = correct.iter().map(|f| f.start_ns).min() {
+            // When the analysis could first have said so: the finding's conclusive time.
+            let first = correct.iter().map(|f| detected(f)).min();
+            if let Some(first) = first {
                 delays[slot].push((first - e.start_ns) as f64 / MINUTE as f64);
             }
-            let suspicious = of_event.iter().any(|f| f.class.suspicious() && !f.explained);
-            let tally = |t: &mut (usize, usize)| {
-                t.0 += usize::from(suspicious);
+            let tally = |t: &mut (usize, usize), hit: bool| {
+                t.0 += usize::from(hit);
                 t.1 += 1;
             };
+            let classed = !correct.is_empty() && correct.iter().any(|f| !f.explained);
             match e.kind {
-                EventKind::ClipOnTap | EventKind::SpliceTap if e.magnitude >= 0.2 => tally(&mut big_taps),
-                EventKind::ClipOnTap | EventKind::SpliceTap
-                    if e.magnitude >= 0.1 && e.sop_peak_krad_s > 0.0 =>
-                {
-                    tally(&mut small_taps)
-                }
-                EventKind::ActiveInsertion if e.magnitude >= 20.0 => tally(&mut insertions),
+                EventKind::ClipOnTap if e.magnitude >= 0.1 => tally(&mut big_taps, classed),
+                EventKind::ClipOnTap if e.magnitude >= 0.05 => tally(
+                    &mut faint_taps,
+                    classed && first.is_some_and(|t| t - e.start_ns <= FAINT_WITHIN_NS),
+                ),
+                EventKind::SpliceTap => tally(&mut splice_taps, classed),
+                EventKind::ActiveInsertion => tally(&mut insertions, classed),
+                EventKind::UnexplainedReroute => tally(&mut reroutes, classed),
                 _ => {}
             }
             if let (Some(span), Some(best)) = (
@@ -592,6 +616,8 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
                 } else {
                     eval.benign_found += 1;
                     eval.benign_as_benign += usize::from(as_benign);
+                    eval.benign_called_malicious +=
+                        usize::from(of_event.iter().any(|f| f.class.suspicious() && !f.explained));
                 }
             }
             if e.malicious || (expected.is_some() && (!as_benign || correct.is_empty())) {
@@ -646,52 +672,68 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
     } else {
         0.0
     };
+    let suspicious_false = eval.false_tap_like + eval.false_insertion_like;
     let r = |(a, b): (usize, usize)| ratio(a, b);
     eval.goals = vec![
         Goal::new(
-            "recall: unexplained span-loss steps >= 0.2 dB (taps)",
+            "recall: clip-on taps >= 0.1 dB",
             ">=",
-            0.95,
+            0.9,
             r(big_taps),
             big_taps.1,
         ),
         Goal::new(
-            "recall: 0.1-0.2 dB loss steps with an SOP burst",
+            "recall: clip-on taps 0.05-0.1 dB within 3 days",
             ">=",
-            0.8,
-            r(small_taps),
-            small_taps.1,
+            0.7,
+            r(faint_taps),
+            faint_taps.1,
         ),
+        Goal::new("recall: splice-in taps", ">=", 1.0, r(splice_taps), splice_taps.1),
+        Goal::new(
+            "recall: active insertions",
+            ">=",
+            1.0,
+            r(insertions),
+            insertions.1,
+        ),
+        Goal::new("recall: unexplained reroutes", ">=", 1.0, r(reroutes), reroutes.1),
         Goal::new(
             "taps localized to the right span",
             ">=",
-            0.9,
+            0.95,
             ratio(eval.taps_right_span, eval.taps_localized),
             eval.taps_localized,
         ),
         Goal::new(
-            "false tap-like findings per cable-month",
+            "false tap-like or insertion-like per cable-month",
             "<=",
-            1.0,
-            (eval.cable_months > 0.0).then_some(eval.false_tap_like_per_cable_month),
-            eval.false_tap_like,
+            0.5,
+            (eval.cable_months > 0.0).then(|| suspicious_false as f64 / eval.cable_months),
+            suspicious_false,
         ),
         Goal::new(
-            "benign events classified benign",
-            ">=",
-            0.95,
-            ratio(eval.benign_as_benign, eval.benign_found),
+            "benign events called malicious",
+            "<=",
+            0.05,
+            ratio(eval.benign_called_malicious, eval.benign_found),
             eval.benign_found,
-        ),
-        Goal::new(
-            "recall: latency insertions >= 20 us",
-            ">=",
-            0.95,
-            r(insertions),
-            insertions.1,
         ),
     ];
     eval
+}
+
+/// How long after its start a faint tap must be reported to count (the goal: three days of
+/// six-hourly sweeps).
+const FAINT_WITHIN_NS: i64 = 3 * 24 * HOUR;
+
+/// When a finding could first have been reported (files of older versions lack it: its end).
+fn detected(f: &Finding) -> i64 {
+    if f.detected_ns > 0 {
+        f.detected_ns
+    } else {
+        f.end_ns
+    }
 }
 
 fn kind_label(e: &Event) -> String {
@@ -722,7 +764,7 @@ pub fn table(eval: &Evaluation) -> String {
     );
     let _ = writeln!(
         s,
-        "\n{:<32} {:>6} {:>6} {:>7} {:>6} {:>6} {:>6}  {:<15} {:>16}",
+        "\n{:<32} {:>6} {:>6} {:>7} {:>6} {:>6} {:>6}  {:<15} {:>22}",
         "event kind / magnitude",
         "events",
         "found",
@@ -731,17 +773,17 @@ pub fn table(eval: &Evaluation) -> String {
         "prec",
         "F1",
         "expected class",
-        "delay med/p90 min"
+        "delay med/p90/max h"
     );
     for k in &eval.kinds {
-        let delay = match (k.delay_median_min, k.delay_p90_min) {
-            (Some(m), Some(p)) => format!("{m:.0} / {p:.0}"),
+        let delay = match (k.delay_median_min, k.delay_p90_min, k.delay_max_min) {
+            (Some(m), Some(p), Some(x)) => format!("{:.1} / {:.1} / {:.1}", m / 60.0, p / 60.0, x / 60.0),
             _ => "-".into(),
         };
         let row = |s: &mut String, c: &Counts, label: &str, class: &str, delay: &str| {
             let _ = writeln!(
                 s,
-                "{:<32} {:>6} {:>6} {:>7} {:>6} {:>6} {:>6}  {:<15} {:>16}",
+                "{:<32} {:>6} {:>6} {:>7} {:>6} {:>6} {:>6}  {:<15} {:>22}",
                 label,
                 c.events,
                 c.found,
@@ -768,13 +810,13 @@ pub fn table(eval: &Evaluation) -> String {
     );
     let _ = writeln!(
         s,
-        "benign events: {} of {} that left findings classified benign ({} unlogged planned reroutes flagged as reroutes, left out)",
-        eval.benign_as_benign, eval.benign_found, eval.unlogged_reroutes
+        "benign events: {} of {} that left findings classified benign, {} called malicious ({} unlogged planned reroutes flagged as reroutes, left out)",
+        eval.benign_as_benign, eval.benign_found, eval.benign_called_malicious, eval.unlogged_reroutes
     );
     let _ = writeln!(
         s,
-        "false tap-like findings: {} ({:.2} per cable-month)",
-        eval.false_tap_like, eval.false_tap_like_per_cable_month
+        "false tap-like findings: {} ({:.2} per cable-month); false insertion-like: {}",
+        eval.false_tap_like, eval.false_tap_like_per_cable_month, eval.false_insertion_like
     );
     if !eval.unmatched.is_empty() {
         let parts: Vec<String> = eval
@@ -879,6 +921,8 @@ mod tests {
                 0
             },
             sop_peak_krad_s: 50.0,
+            loss_db: 0.0,
+            reroute_us: 0.0,
         }
     }
 
@@ -898,6 +942,7 @@ mod tests {
             end: String::new(),
             start_ns: at_h * HOUR,
             end_ns: at_h * HOUR,
+            detected_ns: at_h * HOUR,
             loss_db: Some(0.3),
             delay_us: None,
             sop_peak_krad_s: None,
@@ -916,11 +961,20 @@ mod tests {
             seed: 1,
             start: "2026-01-01T00:00:00Z".into(),
             end: "2026-01-31T00:00:00Z".into(),
+            physics: None,
             events: vec![
                 event("E1", EventKind::Repair, 10, 100, None, 0.3),
                 event("E2", EventKind::ClipOnTap, 50, 50, Some(1), 0.3),
                 event("E3", EventKind::ClipOnTap, 200, 200, Some(1), 0.15),
+                // Two faint taps: one reported within three days of it, one only after four.
+                event("E4", EventKind::ClipOnTap, 500, 500, Some(1), 0.07),
+                event("E5", EventKind::ClipOnTap, 600, 600, Some(1), 0.07),
             ],
+        };
+        let faint = |id: &str, at_h: i64, detected_h: i64| {
+            let mut f = finding(id, Class::TapLike, at_h, Some(2));
+            f.detected_ns = detected_h * HOUR;
+            f
         };
         let run = Scored {
             findings: vec![
@@ -928,6 +982,8 @@ mod tests {
                 finding("F2", Class::TapLike, 100, Some(2)),
                 // A tap-like finding nowhere near an attack is a false alarm.
                 finding("F3", Class::TapLike, 400, Some(3)),
+                faint("F4", 500, 560),
+                faint("F5", 600, 700),
             ],
             truth,
             cables: 1,
@@ -936,11 +992,13 @@ mod tests {
         };
         let e = evaluate(&[run], &EvalConfig::default());
         let taps = e.kinds.iter().find(|k| k.kind == EventKind::ClipOnTap).unwrap();
-        assert_eq!((taps.all.events, taps.all.correct), (2, 1));
-        assert_eq!(taps.all.true_findings, 1);
+        assert_eq!((taps.all.events, taps.all.correct), (4, 3));
+        assert_eq!(taps.all.true_findings, 3);
         assert_eq!(taps.all.false_findings, 1);
-        assert_eq!(taps.all.precision, Some(0.5));
-        assert_eq!((e.taps_localized, e.taps_right_span), (1, 1));
+        assert_eq!(taps.all.precision, Some(0.75));
+        assert_eq!((e.taps_localized, e.taps_right_span), (3, 3));
+        // Delay: from the event to when the finding was conclusive.
+        assert_eq!(taps.delay_max_min, Some(100.0 * 60.0));
         assert_eq!(e.false_tap_like, 1);
         assert!((e.false_tap_like_per_cable_month - 1.0).abs() < 1e-9);
         let repair = e.kinds.iter().find(|k| k.kind == EventKind::Repair).unwrap();
@@ -950,10 +1008,14 @@ mod tests {
             (1, 1),
             "the tap-like finding is the tap's"
         );
-        let big = &e.goals[0];
-        assert_eq!((big.value, big.cases), (Some(1.0), 1));
-        let small = &e.goals[1];
-        assert_eq!((small.value, small.met), (Some(0.0), Some(false)));
+        assert_eq!(e.benign_called_malicious, 0);
+        let goal = |name: &str| e.goals.iter().find(|g| g.name.contains(name)).unwrap();
+        let big = goal(">= 0.1 dB");
+        assert_eq!((big.value, big.cases, big.met), (Some(0.5), 2, Some(false)));
+        let faint = goal("within 3 days");
+        assert_eq!((faint.value, faint.cases), (Some(0.5), 2));
+        let false_alarms = goal("false tap-like");
+        assert_eq!((false_alarms.cases, false_alarms.met), (1, Some(false)));
     }
 
     #[test]

@@ -2,13 +2,15 @@
 //! findings, each classified, localized, scored and checked against every benign explanation.
 //!
 //! ```text
-//! evidence --SOP bursts at the same time on several fibers or cables tagged environmental;
-//!            opposite delay shifts in the two directions tagged clock skew-->
-//!          --grouped per (cable, fiber pair, direction), a new group after a quiet gap-->
-//!          --class from the signature (loss step in a span, outage, delay, path, burst)-->
-//!          --every hypothesis checked: maintenance, repair, earthquake, vessel records; single
-//!            fiber vs many; ageing at a repeater; clock-->  Finding (class, span, km, confidence,
-//!            evidence, explanations)
+//! evidence --delay shifts shared by a cable's fiber pairs split off as the station's-->
+//!          --grouped per (cable, fiber pair, direction), a new group after a quiet gap; a group
+//!            with loss in several spans split per span-->
+//!          --every hypothesis checked ([`hypotheses`]): the benign ones say which evidence they
+//!            account for (records: maintenance, repair, earthquake, vessel; signatures: cable
+//!            damage, many fibers, station work, ageing, clock, end of reroute, channel fault;
+//!            data quality), the attacks (reroute, insertion, tap) classify what is left-->
+//!          Finding (class, span, km, confidence, when it was conclusive, evidence, every
+//!          hypothesis with the evidence for and against it) --> incidents
 //! ```
 
 use std::collections::BTreeSet;
@@ -20,7 +22,11 @@ use cablewatch_proto::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::detect::{Evidence, EvidenceKind};
+mod hypotheses;
+
+use hypotheses::{Assessment, burst_scope, shared};
+
+use crate::detect::{Evidence, EvidenceKind, Gap};
 
 /// What a finding most likely is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -37,6 +43,10 @@ pub enum Class {
     Equipment,
     /// Many fibers or cables at once: earthquake, trawler, weather.
     Environmental,
+    /// Every fiber pair of a cable lost light in the same span at once: the cable itself was damaged
+    /// (a trawler or anchor, a landslide), logged or not. Needs a repair, not a counter-intelligence
+    /// response.
+    CableDamage,
     /// Planned work in the change calendar.
     Maintenance,
     /// A logged cable repair.
@@ -52,10 +62,11 @@ impl Class {
     }
 
     /// Every class, in report order.
-    pub const ALL: [Class; 8] = [
+    pub const ALL: [Class; 9] = [
         Class::TapLike,
         Class::InsertionLike,
         Class::Reroute,
+        Class::CableDamage,
         Class::Equipment,
         Class::Environmental,
         Class::Maintenance,
@@ -71,6 +82,7 @@ impl Class {
             Class::Reroute => "reroute",
             Class::Equipment => "equipment",
             Class::Environmental => "environmental",
+            Class::CableDamage => "cable_damage",
             Class::Maintenance => "maintenance",
             Class::Repair => "repair",
             Class::UnexplainedOther => "unexplained_other",
@@ -87,6 +99,15 @@ pub struct Hypothesis {
     pub supported: bool,
     /// Why.
     pub reason: String,
+    /// An attack (tap, insertion, reroute) rather than a benign explanation.
+    #[serde(default)]
+    pub malicious: bool,
+    /// Observations that speak for it.
+    #[serde(default)]
+    pub evidence_for: Vec<String>,
+    /// Observations that speak against it.
+    #[serde(default)]
+    pub evidence_against: Vec<String>,
 }
 
 /// One finding.
@@ -120,6 +141,10 @@ pub struct Finding {
     pub start_ns: i64,
     /// Last evidence, ns.
     pub end_ns: i64,
+    /// When the finding could first be reported: the earliest time its evidence was conclusive
+    /// (a faint step needs sweeps after it), ns.
+    #[serde(default)]
+    pub detected_ns: i64,
     /// Loss step, dB (positive = more loss), when there is one.
     pub loss_db: Option<f64>,
     /// Delay shift, us, when there is one.
@@ -187,38 +212,6 @@ impl Default for FusionConfig {
             min_lone_step_sigmas: 3.0,
         }
     }
-}
-
-/// Burst scope: how many fibers and cables burst together.
-fn burst_scope(all: &[Evidence], e: &Evidence, within: i64) -> (usize, usize) {
-    let together: Vec<&Evidence> = all
-        .iter()
-        .filter(|o| {
-            o.kind == EvidenceKind::SopBurst
-                && o.start_ns <= e.end_ns + within
-                && o.end_ns + within >= e.start_ns
-        })
-        .collect();
-    let fibers: BTreeSet<(&str, u32, &str)> = together
-        .iter()
-        .map(|o| (o.cable.as_str(), o.fiber_pair, o.direction.as_str()))
-        .collect();
-    let cables: BTreeSet<&str> = together.iter().map(|o| o.cable.as_str()).collect();
-    (fibers.len(), cables.len())
-}
-
-/// True when a delay shift has an opposite partner in the other direction of the same fiber at the
-/// same time: a station clock, not the fiber.
-fn clock_like(all: &[Evidence], e: &Evidence, within: i64) -> bool {
-    all.iter().any(|o| {
-        o.kind == EvidenceKind::DelayShift
-            && o.cable == e.cable
-            && o.fiber_pair == e.fiber_pair
-            && o.direction != e.direction
-            && (o.start_ns - e.start_ns).abs() <= within
-            && o.magnitude * e.magnitude < 0.0
-            && (o.magnitude.abs() - e.magnitude.abs()).abs() <= 0.2 * e.magnitude.abs().max(1.0)
-    })
 }
 
 /// How far apart a fiber's shift and a station shift it did not show separately may be.
@@ -308,6 +301,51 @@ fn split_station_delays(evidence: &mut [Evidence], topology: &Topology, within: 
     }
 }
 
+/// A faint loss step is placed where its test is strongest, which noise can move by hours; where a
+/// burst of this fiber alone falls within that reach, the fiber was handled then, and the step is
+/// placed there (its first sample after the burst), so that the two make one finding.
+fn place_steps_at_handling(evidence: &mut [Evidence], config: &FusionConfig) {
+    let bursts: Vec<(String, u32, String, i64, i64)> = evidence
+        .iter()
+        .filter(|b| {
+            b.kind == EvidenceKind::SopBurst && !shared(burst_scope(evidence, b, config.simultaneous_ns))
+        })
+        .map(|b| {
+            (
+                b.cable.clone(),
+                b.fiber_pair,
+                b.direction.clone(),
+                b.start_ns,
+                b.end_ns,
+            )
+        })
+        .collect();
+    for e in evidence
+        .iter_mut()
+        .filter(|e| e.kind == EvidenceKind::LossStep && e.placement_ns > 0)
+    {
+        let reach = e.placement_ns;
+        let handled = bursts
+            .iter()
+            .filter(|b| b.0 == e.cable && b.1 == e.fiber_pair && b.2 == e.direction)
+            .filter(|b| b.4 >= e.start_ns - reach && b.3 <= e.start_ns + reach)
+            .min_by_key(|b| (b.4 - e.start_ns).abs());
+        if let Some(b) = handled
+            && b.4 != e.start_ns
+        {
+            e.detail = format!(
+                "{}; placed at the burst of {} (the test placed it at {}, within its reach of {:.1} h)",
+                e.detail,
+                format_ns(b.3),
+                format_ns(e.start_ns),
+                reach as f64 / 3.6e12
+            );
+            e.start_ns = b.4;
+            e.end_ns = b.4;
+        }
+    }
+}
+
 /// Which findings evidence may share: a reroute, a burst shared with other fibers or cables, and a
 /// repeater's slow decline are each their own finding, so that they neither hide nor explain away a
 /// loss step on the same fiber.
@@ -324,17 +362,18 @@ fn family(e: &Evidence, shared_burst: bool, config: &FusionConfig) -> u8 {
 /// Joins `evidence` into findings and checks them against `context`.
 pub fn fuse(
     mut evidence: Vec<Evidence>,
+    gaps: &[Gap],
     topology: &Topology,
     context: &Context,
     config: &FusionConfig,
 ) -> Vec<Finding> {
     split_station_delays(&mut evidence, topology, config.simultaneous_ns);
+    place_steps_at_handling(&mut evidence, config);
     let families: Vec<u8> = evidence
         .iter()
         .map(|e| {
             let shared = e.kind == EvidenceKind::SopBurst && {
-                let (fibers, cables) = burst_scope(&evidence, e, config.simultaneous_ns);
-                cables >= 2 || fibers >= 3
+                shared(burst_scope(&evidence, e, config.simultaneous_ns))
             };
             family(e, shared, config)
         })
@@ -394,7 +433,7 @@ pub fn fuse(
             !g.iter()
                 .all(|e| e.kind == EvidenceKind::LossStep && e.sigmas < config.min_lone_step_sigmas)
         })
-        .map(|g| finding(g, &all, topology, context, config))
+        .map(|g| finding(g, &all, gaps, topology, context, config))
         .collect();
     findings.sort_by(Finding::report_order);
     for (i, f) in findings.iter_mut().enumerate() {
@@ -428,7 +467,7 @@ pub fn incidents(findings: &mut [Finding]) {
             && b.start_ns <= a.end_ns + INCIDENT_SLACK_NS
             && match a.class {
                 Class::Environmental | Class::Equipment => true,
-                Class::Maintenance | Class::Repair => a.cable == b.cable,
+                Class::Maintenance | Class::Repair | Class::CableDamage => a.cable == b.cable,
                 _ => a.cable == b.cable && a.fiber_pair == b.fiber_pair && a.span == b.span,
             }
     };
@@ -491,7 +530,7 @@ fn weight(kind: EvidenceKind) -> u8 {
         EvidenceKind::Outage => 6,
         EvidenceKind::DelayShift => 5,
         EvidenceKind::PathChange => 4,
-        EvidenceKind::QStep | EvidenceKind::ChannelFault => 3,
+        EvidenceKind::QStep | EvidenceKind::ChannelFault | EvidenceKind::PowerStep => 3,
         EvidenceKind::SopBurst => 2,
         EvidenceKind::StationShift => 1,
         EvidenceKind::Ageing => 0,
@@ -509,6 +548,7 @@ fn kind_name(kind: EvidenceKind) -> &'static str {
         EvidenceKind::PathChange => "path change",
         EvidenceKind::StationShift => "station-wide delay shift",
         EvidenceKind::ChannelFault => "single-channel Q drop",
+        EvidenceKind::PowerStep => "received power step",
     }
 }
 
@@ -523,59 +563,47 @@ fn kinds_text(group: &[Evidence], which: impl Fn(usize) -> bool) -> String {
     names.into_iter().collect::<Vec<_>>().join(", ")
 }
 
-/// The signature class of `ev` (the evidence left unexplained, or all of it).
-fn signature(ev: &[&Evidence], all: &[Evidence], config: &FusionConfig) -> Class {
-    let has = |k: EvidenceKind| ev.iter().any(|e| e.kind == k);
-    let loss = ev
-        .iter()
-        .any(|e| e.kind == EvidenceKind::LossStep && e.magnitude < 0.0);
-    let delay = ev
-        .iter()
-        .filter(|e| e.kind == EvidenceKind::DelayShift && !clock_like(all, e, config.simultaneous_ns))
-        .map(|e| e.magnitude)
-        .max_by(|a, b| a.abs().total_cmp(&b.abs()));
-    let clock = has(EvidenceKind::StationShift)
-        || ev
-            .iter()
-            .any(|e| e.kind == EvidenceKind::DelayShift && clock_like(all, e, config.simultaneous_ns));
-    let burst = ev.iter().find(|e| e.kind == EvidenceKind::SopBurst);
-    let shared = burst.is_some_and(|b| {
-        let (fibers, cables) = burst_scope(all, b, config.simultaneous_ns);
-        cables >= 2 || fibers >= 3
-    });
-    let (outage, path) = (has(EvidenceKind::Outage), has(EvidenceKind::PathChange));
-    if has(EvidenceKind::Ageing) || (clock && delay.is_none() && !loss && !path && !outage) {
-        Class::Equipment
-    } else if path || delay.is_some_and(|d| d.abs() >= config.reroute_us) {
-        Class::Reroute
-    } else if !loss && delay.is_some_and(|d| d >= config.insertion_us) {
-        Class::InsertionLike
-    } else if loss {
-        Class::TapLike
-    } else if burst.is_some() && shared {
-        Class::Environmental
-    } else if burst.is_some() && !outage {
-        Class::TapLike
-    } else {
-        Class::UnexplainedOther
+/// The class of a finding from its assessments: the attack that holds on the evidence no benign
+/// explanation accounts for, strongest first; with everything accounted for, the class of the
+/// explanation of the weightiest evidence; otherwise unexplained. Returns the class, whether it is
+/// explained, and which benign assessment accounts for each piece of evidence.
+fn decide(
+    scene: &hypotheses::Scene<'_>,
+    benign: &[Assessment],
+) -> (Class, bool, Vec<Option<usize>>, Vec<Assessment>) {
+    let group = scene.group;
+    let explained_by: Vec<Option<usize>> = (0..group.len())
+        .map(|i| benign.iter().position(|c| c.found.is_some() && c.covers[i]))
+        .collect();
+    let left: Vec<bool> = explained_by.iter().map(Option::is_none).collect();
+    let attacks = hypotheses::malicious(scene, &left);
+    if left.iter().all(|l| !l) {
+        let class = (0..group.len())
+            .max_by_key(|&i| (weight(group[i].kind), std::cmp::Reverse(explained_by[i])))
+            .and_then(|i| explained_by[i])
+            .map_or(Class::UnexplainedOther, |c| benign[c].class);
+        return (class, true, explained_by, attacks);
     }
+    let class = attacks
+        .iter()
+        .find(|a| a.supported())
+        .map_or(Class::UnexplainedOther, |a| a.class);
+    (class, false, explained_by, attacks)
 }
 
-/// One benign explanation checked against every piece of evidence of a finding.
-struct Check {
-    name: &'static str,
-    class: Option<Class>,
-    /// The record or signature that supports it, when one does.
-    found: Option<String>,
-    /// Which evidence it accounts for.
-    covers: Vec<bool>,
-    /// Why not, when nothing supports it.
-    none: String,
-}
+/// The hypotheses that rest on the operator's records rather than on the telemetry.
+const RECORD_HYPOTHESES: [&str; 4] = [
+    "planned maintenance",
+    "cable repair",
+    "earthquake",
+    "vessel contact",
+];
 
+#[allow(clippy::too_many_arguments)]
 fn finding(
     group: Vec<Evidence>,
     all: &[Evidence],
+    gaps: &[Gap],
     topology: &Topology,
     context: &Context,
     config: &FusionConfig,
@@ -591,9 +619,6 @@ fn finding(
             .get((s as usize).wrapping_sub(1))
             .map(|s| (s.start_km, s.end_km))
     };
-    let last_span = spans.len() as u32;
-    let ns = |t: chrono::DateTime<chrono::Utc>| t.timestamp_nanos_opt().unwrap_or(0);
-    let meets = |e: &Evidence, a: i64, b: i64| e.start_ns <= b && e.end_ns >= a;
     let on_cable: Vec<&ContextRecord> = context
         .records
         .iter()
@@ -604,262 +629,45 @@ fn finding(
             ContextRecord::Vessel(m) => m.cable.as_str() == cable,
         })
         .collect();
-    // Each check: which record (the first that accounts for something) and what it accounts for.
-    let by_records = |covers_one: &dyn Fn(&ContextRecord, &Evidence) -> bool,
-                      describe: &dyn Fn(&ContextRecord) -> String|
-     -> (Option<String>, Vec<bool>) {
-        let covers: Vec<bool> = group
-            .iter()
-            .map(|e| on_cable.iter().any(|r| covers_one(r, e)))
-            .collect();
-        let found = on_cable
-            .iter()
-            .find(|r| group.iter().any(|e| covers_one(r, e)))
-            .map(|r| describe(r));
-        (found, covers)
+    let scene = hypotheses::Scene {
+        group: &group,
+        all,
+        cable: topo,
+        records: on_cable,
+        gaps,
+        fiber_pair,
+        direction: &direction,
+        config,
     };
-    let mut checks: Vec<Check> = Vec::new();
-
-    // Planned work at a station: outages, bursts, Q and power steps and path changes on the listed
-    // fiber pairs; delay shifts that come with a path change or are terminal-sized (below an
-    // insertion); loss only in the span that lands at that station.
-    let path_changed = group.iter().any(|e| e.kind == EvidenceKind::PathChange);
-    let (found, covers) = by_records(
-        &|r, e| match r {
-            ContextRecord::Maintenance(m) => {
-                let station_span = |s: u32| match &m.station {
-                    Some(st) if topo.is_some_and(|c| c.a_station == *st) => s == 1,
-                    Some(st) if topo.is_some_and(|c| c.b_station == *st) => s == last_span,
-                    _ => s == 1 || s == last_span,
-                };
-                meets(e, ns(m.start), ns(m.end))
-                    && (m.fiber_pairs.is_empty() || m.fiber_pairs.contains(&fiber_pair))
-                    && (e.kind != EvidenceKind::LossStep || e.span.is_none_or(station_span))
-                    && (e.kind != EvidenceKind::DelayShift
-                        || path_changed
-                        || e.magnitude.abs() < config.insertion_us)
-                    && e.kind != EvidenceKind::Ageing
-            }
-            _ => false,
-        },
-        &|r| match r {
-            ContextRecord::Maintenance(m) => {
-                format!("{} ({}) {} to {}", m.id, m.description, m.start, m.end)
-            }
-            _ => String::new(),
-        },
-    );
-    checks.push(Check {
-        name: "planned maintenance",
-        class: Some(Class::Maintenance),
-        found,
-        covers,
-        none: "no change-calendar entry on this cable and fiber pair overlaps".into(),
-    });
-
-    // A repair: the outage while it lasts, the new splice loss in the span of the fault, the added
-    // slack (delay on every pair, or the ticket's added length), bursts while the ship works.
-    let (found, covers) = by_records(
-        &|r, e| match r {
-            ContextRecord::Repair(m) => {
-                let (a, b) = (ns(m.start) - 3_600_000_000_000, ns(m.end) + 6 * 3_600_000_000_000);
-                let in_span = |s: u32| span_km(s).is_some_and(|(x, y)| (x..=y).contains(&m.fault_km));
-                meets(e, a, b)
-                    && (m.fiber_pairs.is_empty() || m.fiber_pairs.contains(&fiber_pair))
-                    && match e.kind {
-                        EvidenceKind::LossStep => e.span.is_none_or(in_span),
-                        EvidenceKind::DelayShift => match m.added_km {
-                            Some(km) => {
-                                let expected = km * cablewatch_proto::topology::FIBER_DELAY_US_PER_KM;
-                                (e.magnitude - expected).abs() <= (0.1 * expected).max(2.0)
-                            }
-                            None => e.magnitude > 0.0 && e.magnitude <= 100.0,
-                        },
-                        EvidenceKind::Ageing | EvidenceKind::PathChange => false,
-                        _ => true,
-                    }
-            }
-            _ => false,
-        },
-        &|r| match r {
-            ContextRecord::Repair(m) => format!("{} at {:.1} km, {} to {}", m.id, m.fault_km, m.start, m.end),
-            _ => String::new(),
-        },
-    );
-    checks.push(Check {
-        name: "cable repair",
-        class: Some(Class::Repair),
-        found,
-        covers,
-        none: "no repair ticket on this cable and fiber pair around this time".into(),
-    });
-
-    // Earthquakes and vessels move polarization; they do not add loss or delay.
-    let (found, covers) = by_records(
-        &|r, e| match r {
-            ContextRecord::Seismic(m) => {
-                e.kind == EvidenceKind::SopBurst && (e.start_ns - ns(m.time)).abs() <= 30 * 60_000_000_000
-            }
-            _ => false,
-        },
-        &|r| match r {
-            ContextRecord::Seismic(m) => format!("{} M{:.1} at {}", m.id, m.magnitude, m.time),
-            _ => String::new(),
-        },
-    );
-    checks.push(Check {
-        name: "earthquake",
-        class: Some(Class::Environmental),
-        found,
-        covers,
-        none: "no catalogued earthquake listing this cable within 30 minutes of a burst".into(),
-    });
-    let (found, covers) = by_records(
-        &|r, e| match r {
-            ContextRecord::Vessel(m) => e.kind == EvidenceKind::SopBurst && meets(e, ns(m.start), ns(m.end)),
-            _ => false,
-        },
-        &|r| match r {
-            ContextRecord::Vessel(m) => format!(
-                "{} ({}) over {:.0}-{:.0} km",
-                m.id, m.vessel_type, m.km_from, m.km_to
-            ),
-            _ => String::new(),
-        },
-    );
-    checks.push(Check {
-        name: "vessel contact",
-        class: Some(Class::Environmental),
-        found,
-        covers,
-        none: "no AIS track over the cable during a burst".into(),
-    });
-
-    // Signatures of benign causes.
-    let scopes: Vec<Option<(usize, usize)>> = group
-        .iter()
-        .map(|e| (e.kind == EvidenceKind::SopBurst).then(|| burst_scope(all, e, config.simultaneous_ns)))
-        .collect();
-    let shared = |s: &Option<(usize, usize)>| s.is_some_and(|(f, c)| c >= 2 || f >= 3);
-    let widest = scopes.iter().flatten().max().copied();
-    checks.push(Check {
-        name: "many fibers or cables at once (environment)",
-        class: Some(Class::Environmental),
-        found: scopes
+    let benign = hypotheses::benign(&scene);
+    let (class, explained, explained_by, attacks) = decide(&scene, &benign);
+    // What the telemetry alone says, without the operator's records.
+    let signature_class = {
+        let telemetry: Vec<Assessment> = benign
             .iter()
-            .filter(|s| shared(s))
-            .flatten()
-            .max()
-            .map(|(f, c)| format!("SOP bursts on {f} fibers of {c} cables within 20 minutes")),
-        covers: scopes.iter().map(shared).collect(),
-        none: match widest {
-            Some((f, c)) => format!("burst on {f} fiber(s) of {c} cable(s) only"),
-            None => "no SOP burst".into(),
-        },
-    });
-    let ageing = group.iter().find(|e| e.kind == EvidenceKind::Ageing);
-    checks.push(Check {
-        name: "repeater pump ageing (slow decline at one repeater)",
-        class: Some(Class::Equipment),
-        found: ageing.map(|e| e.detail.clone()),
-        covers: group.iter().map(|e| e.kind == EvidenceKind::Ageing).collect(),
-        none: "no steady decline; the change is a step".into(),
-    });
-    let station = group.iter().find(|e| e.kind == EvidenceKind::StationShift);
-    let clock_covers: Vec<bool> = group
-        .iter()
-        .map(|e| {
-            e.kind == EvidenceKind::StationShift
-                || (e.kind == EvidenceKind::DelayShift && clock_like(all, e, config.simultaneous_ns))
-        })
-        .collect();
-    checks.push(Check {
-        name: "station clock or terminal (opposite shifts in the two directions, or one shift on every fiber pair)",
-        class: Some(Class::Equipment),
-        found: match station {
-            Some(e) => Some(format!(
-                "{:+.1} us shared by the cable's other fiber pairs in this direction at once",
-                e.magnitude
-            )),
-            None => clock_covers
-                .iter()
-                .any(|&c| c)
-                .then(|| "delay shifts in both directions cancel in the round trip".to_owned()),
-        },
-        covers: clock_covers,
-        none: "no opposite shift in the other direction, no shift shared by every fiber pair".into(),
-    });
-    // The end of a reroute: the path goes back to the fiber's usual one and the delay with it.
-    let back = group
-        .iter()
-        .any(|e| e.kind == EvidenceKind::PathChange && e.magnitude < 0.0)
-        && !group
-            .iter()
-            .any(|e| e.kind == EvidenceKind::PathChange && e.magnitude > 0.0);
-    checks.push(Check {
-        name: "return to the usual path (end of a reroute)",
-        class: Some(Class::Reroute),
-        found: back.then(|| "the path changed back to the fiber's usual one".to_owned()),
-        covers: group
-            .iter()
-            .map(|e| {
-                back && (e.kind == EvidenceKind::PathChange
-                    || (e.kind == EvidenceKind::DelayShift && e.magnitude.abs() >= config.reroute_us))
+            .map(|a| {
+                let mut a = a.clone();
+                if RECORD_HYPOTHESES.contains(&a.name) {
+                    a.found = None;
+                }
+                a
             })
-            .collect(),
-        none: "no path change back to the usual path".into(),
-    });
-    let fiber_wide = group
-        .iter()
-        .any(|e| matches!(e.kind, EvidenceKind::LossStep | EvidenceKind::QStep));
-    let channel = group.iter().find(|e| e.kind == EvidenceKind::ChannelFault);
-    checks.push(Check {
-        name: "single-channel equipment fault",
-        class: Some(Class::Equipment),
-        found: channel.map(|e| e.detail.clone()),
-        covers: group
-            .iter()
-            .map(|e| e.kind == EvidenceKind::ChannelFault)
-            .collect(),
-        none: if fiber_wide {
-            "the change is fiber-wide (loop-back gain or median Q of all channels)".into()
-        } else {
-            "not a single-channel signature".into()
-        },
-    });
-
-    // Evidence no check accounts for decides the class; if none is left, the check that accounts
-    // for the weightiest evidence does.
-    let explained_by: Vec<Option<usize>> = (0..group.len())
-        .map(|i| checks.iter().position(|c| c.covers[i]))
-        .collect();
-    let left: Vec<&Evidence> = group
-        .iter()
-        .zip(&explained_by)
-        .filter(|(_, by)| by.is_none())
-        .map(|(e, _)| e)
-        .collect();
-    let explained = left.is_empty();
-    let focus: Vec<&Evidence> = if explained { group.iter().collect() } else { left };
-    let class = if explained {
-        (0..group.len())
-            .max_by_key(|&i| (weight(group[i].kind), std::cmp::Reverse(explained_by[i])))
-            .and_then(|i| explained_by[i])
-            .and_then(|c| checks[c].class)
-            .unwrap_or(Class::UnexplainedOther)
-    } else {
-        signature(&focus, all, config)
+            .collect();
+        decide(&scene, &telemetry).0
     };
-    let signature_class = signature(&group.iter().collect::<Vec<_>>(), all, config);
-    let explanations: Vec<Hypothesis> = checks
+    let explanations: Vec<Hypothesis> = benign
         .iter()
+        .chain(&attacks)
         .map(|c| {
             let accounted = kinds_text(&group, |i| c.covers[i]);
             let unaccounted = kinds_text(&group, |i| explained_by[i].is_none());
+            let supported = c.supported();
             Hypothesis {
                 hypothesis: c.name.to_owned(),
-                supported: c.found.is_some() && c.covers.iter().any(|&x| x),
+                supported,
+                malicious: c.malicious,
                 reason: match &c.found {
+                    Some(f) if !accounted.is_empty() && c.malicious => format!("{f}: the {accounted}"),
                     Some(f) if !accounted.is_empty() => {
                         if unaccounted.is_empty() {
                             format!("{f}: accounts for the {accounted}")
@@ -870,10 +678,35 @@ fn finding(
                     Some(f) => format!("{f}: accounts for none of the evidence"),
                     None => c.none.clone(),
                 },
+                evidence_for: c.evidence_for.clone(),
+                evidence_against: c.evidence_against.clone(),
             }
         })
         .collect();
-
+    let focus: Vec<&Evidence> = if explained {
+        group.iter().collect()
+    } else {
+        group
+            .iter()
+            .zip(&explained_by)
+            .filter(|(_, by)| by.is_none())
+            .map(|(e, _)| e)
+            .collect()
+    };
+    // When the finding could first be reported: when the evidence that decides its class was
+    // conclusive (a faint step after enough sweeps), else its first conclusive evidence.
+    let deciding = attacks
+        .iter()
+        .find(|a| a.supported())
+        .map(|a| &a.covers)
+        .filter(|_| !explained);
+    let detected_ns = group
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| deciding.is_none_or(|c| c[*i]))
+        .map(|(_, e)| e.detected_ns)
+        .min()
+        .unwrap_or(end_ns);
     // What the analyst reads: the evidence that decided the class.
     let loss = focus
         .iter()
@@ -891,7 +724,7 @@ fn finding(
         .filter(|e| e.kind == EvidenceKind::SopBurst)
         .max_by(|a, b| a.magnitude.total_cmp(&b.magnitude))
         .copied();
-    let shared_burst = burst.is_some_and(|b| shared(&Some(burst_scope(all, b, config.simultaneous_ns))));
+    let shared_burst = burst.is_some_and(|b| shared(burst_scope(all, b, config.simultaneous_ns)));
     let outage = focus.iter().any(|e| e.kind == EvidenceKind::Outage);
     let path = focus.iter().any(|e| e.kind == EvidenceKind::PathChange);
     let qstep = focus.iter().any(|e| e.kind == EvidenceKind::QStep);
@@ -974,6 +807,7 @@ fn finding(
         end: format_ns(end_ns),
         start_ns,
         end_ns,
+        detected_ns,
         loss_db,
         delay_us,
         sop_peak_krad_s: sop_peak,
@@ -1012,8 +846,19 @@ mod tests {
             magnitude,
             unit: String::new(),
             sigmas: 10.0,
+            detected_ns: t,
+            placement_ns: 0,
             detail: String::new(),
         }
+    }
+
+    fn fuse_(
+        evidence: Vec<Evidence>,
+        topology: &Topology,
+        context: &Context,
+        config: &FusionConfig,
+    ) -> Vec<Finding> {
+        fuse(evidence, &[], topology, context, config)
     }
 
     fn utc(ns: i64) -> chrono::DateTime<chrono::Utc> {
@@ -1098,7 +943,7 @@ mod tests {
                 None,
             ),
         ];
-        let f = fuse(
+        let f = fuse_(
             station_only.clone(),
             &topology,
             &context,
@@ -1109,7 +954,7 @@ mod tests {
 
         let mut with_tap = station_only;
         with_tap.push(ev(EvidenceKind::LossStep, 1, "a_to_b", 11 * HOUR, -0.2, Some(3)));
-        let f = fuse(with_tap, &topology, &context, &FusionConfig::default());
+        let f = fuse_(with_tap, &topology, &context, &FusionConfig::default());
         assert_eq!(f.len(), 1);
         assert_eq!(
             (f[0].class, f[0].explained),
@@ -1123,7 +968,7 @@ mod tests {
 
         // A loss step in span 1, which lands at the station being worked on, is the work.
         let shore = vec![ev(EvidenceKind::LossStep, 1, "a_to_b", 11 * HOUR, -0.2, Some(1))];
-        let f = fuse(shore, &topology, &context, &FusionConfig::default());
+        let f = fuse_(shore, &topology, &context, &FusionConfig::default());
         assert_eq!((f[0].class, f[0].explained), (Class::Maintenance, true));
 
         // 100 us more delay without a path change is not terminal work: a device inserted under
@@ -1146,7 +991,7 @@ mod tests {
                 None,
             ),
         ];
-        let f = fuse(inserted.clone(), &topology, &context, &FusionConfig::default());
+        let f = fuse_(inserted.clone(), &topology, &context, &FusionConfig::default());
         assert_eq!(
             (f[0].class, f[0].explained),
             (Class::InsertionLike, false),
@@ -1163,7 +1008,7 @@ mod tests {
             None,
         ));
         moved[1].magnitude = 2000.0;
-        let f = fuse(moved, &topology, &context, &FusionConfig::default());
+        let f = fuse_(moved, &topology, &context, &FusionConfig::default());
         assert!(
             f.iter().all(|f| f.explained && f.class == Class::Maintenance),
             "{f:#?}"
@@ -1186,7 +1031,7 @@ mod tests {
             evidence.push(ev(EvidenceKind::SopBurst, fp, "a_to_b", 60 * HOUR, 90.0, None));
             evidence.push(ev(EvidenceKind::LossStep, fp, "a_to_b", 61 * HOUR, -0.3, Some(2)));
         }
-        let f = fuse(evidence, &topology, &Context::default(), &FusionConfig::default());
+        let f = fuse_(evidence, &topology, &Context::default(), &FusionConfig::default());
         let of = |c: Class| -> BTreeSet<&str> {
             f.iter()
                 .filter(|f| f.class == c)
@@ -1204,7 +1049,7 @@ mod tests {
         let topology = tiny();
         let mut weak = ev(EvidenceKind::LossStep, 1, "a_to_b", 10 * HOUR, -0.06, Some(2));
         weak.sigmas = 2.2;
-        let f = fuse(
+        let f = fuse_(
             vec![weak.clone()],
             &topology,
             &Context::default(),
@@ -1219,7 +1064,7 @@ mod tests {
             60.0,
             None,
         );
-        let f = fuse(
+        let f = fuse_(
             vec![weak, burst],
             &topology,
             &Context::default(),
@@ -1253,7 +1098,7 @@ mod tests {
             ev(EvidenceKind::LossStep, 2, "b_to_a", after, -0.12, Some(2)),
             ev(EvidenceKind::DelayShift, 2, "b_to_a", after, 3.0 * 4.897, None),
         ];
-        let mut f = fuse(evidence, &topology, &context, &FusionConfig::default());
+        let mut f = fuse_(evidence, &topology, &context, &FusionConfig::default());
         f.sort_by_key(|f| f.span);
         assert_eq!(f.len(), 2, "one finding per span: {f:#?}");
         assert_eq!(
@@ -1280,7 +1125,7 @@ mod tests {
             back,
             ev(EvidenceKind::DelayShift, 1, "a_to_b", 30 * HOUR, -2000.0, None),
         ];
-        let f = fuse(evidence, &topology, &Context::default(), &FusionConfig::default());
+        let f = fuse_(evidence, &topology, &Context::default(), &FusionConfig::default());
         assert_eq!(f.len(), 2);
         assert_eq!((f[0].class, f[0].explained), (Class::Reroute, false));
         assert_eq!((f[1].class, f[1].explained), (Class::Reroute, true));

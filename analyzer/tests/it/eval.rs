@@ -62,20 +62,32 @@ fn a_fixed_scenario_meets_the_quality_goals_and_eval_reports_them() {
     assert_eq!(scored.cables, 1, "run.json lists the one cable analysed");
     let e = eval::evaluate(&[scored], &EvalConfig::default());
     let goal = |name: &str| e.goals.iter().find(|g| g.name.contains(name)).unwrap();
-    // Both taps are above the floors of the goals (0.25 dB; 0.12 dB with a burst), found, unexplained
-    // and localized to their span; the insertion is found as one; nothing benign looks like a tap.
-    assert_eq!(goal(">= 0.2 dB").value, Some(1.0), "{}", eval::table(&e));
-    assert_eq!(goal("0.1-0.2 dB").value, Some(1.0), "{}", eval::table(&e));
+    // Both taps are above the goal's floor (0.25 and 0.12 dB), found, unexplained and localized to
+    // their span; the insertion is found as one; nothing benign looks like an attack.
+    assert_eq!(goal(">= 0.1 dB").value, Some(1.0), "{}", eval::table(&e));
+    assert_eq!(goal(">= 0.1 dB").cases, 2);
     assert_eq!(goal("right span").value, Some(1.0), "{}", eval::table(&e));
     assert_eq!(goal("right span").cases, 2);
     assert_eq!(goal("insertions").value, Some(1.0), "{}", eval::table(&e));
-    assert_eq!(e.false_tap_like, 0, "{}", eval::table(&e));
+    assert_eq!(
+        e.false_tap_like + e.false_insertion_like,
+        0,
+        "{}",
+        eval::table(&e)
+    );
     assert!(
         e.benign_found >= 3,
         "maintenance, earthquake and clock skew leave findings"
     );
-    assert_eq!(goal("benign").value, Some(1.0), "{}", eval::table(&e));
-    assert!(e.goals.iter().all(|g| g.met == Some(true)), "{}", eval::table(&e));
+    assert_eq!(goal("called malicious").value, Some(0.0), "{}", eval::table(&e));
+    assert_eq!(e.benign_as_benign, e.benign_found, "{}", eval::table(&e));
+    // Every goal with cases is met; the kinds this scenario lacks have none.
+    assert!(
+        e.goals.iter().all(|g| g.met != Some(false)),
+        "{}",
+        eval::table(&e)
+    );
+    assert_eq!(goal("splice-in").met, None);
     let kind = |k: EventKind| e.kinds.iter().find(|s| s.kind == k).unwrap();
     assert_eq!(
         kind(EventKind::ClockSkew).all.correct,
@@ -83,7 +95,7 @@ fn a_fixed_scenario_meets_the_quality_goals_and_eval_reports_them() {
         "clock skew is equipment"
     );
     assert_eq!(kind(EventKind::Maintenance).all.correct, 1);
-    // Detected within a sweep or two of the event.
+    // Conclusive within a sweep or two of the event (taps this size need no accumulation).
     let delay = kind(EventKind::ClipOnTap).delay_max_min.unwrap();
     assert!((0.0..=90.0).contains(&delay), "detection delay {delay} min");
 

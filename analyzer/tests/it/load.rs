@@ -172,20 +172,9 @@ fn write(path: &Path, batch: &RecordBatch) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_through_the_collector_equals_generated() {
     use polars::prelude::*;
-    let mut scenario = Scenario::load("tiny").unwrap();
-    scenario
-        .events
-        .counts
-        .insert(cablewatch_testdata::events::EventKind::ClipOnTap, 1);
-    scenario
-        .events
-        .counts
-        .insert(cablewatch_testdata::events::EventKind::DataGap, 1);
+    // One scenario file, generated to files directly and streamed by the demo's path (stations
+    // -> gRPC -> collector -> Parquet); its physics drawn from the default ranges for the seed.
     let path = tempfile::tempdir().unwrap();
-    let generated = path.path().join("generated");
-    write_tables(&Simulation::new(&scenario, 4).unwrap(), &generated).unwrap();
-
-    // Same scenario, streamed by the demo's path (stations -> gRPC -> collector -> Parquet).
     let scenario_file = path.path().join("scenario.toml");
     std::fs::write(
         &scenario_file,
@@ -197,6 +186,9 @@ async fn streamed_through_the_collector_equals_generated() {
         ),
     )
     .unwrap();
+    let scenario = Scenario::load(&scenario_file.to_string_lossy()).unwrap();
+    let generated = path.path().join("generated");
+    write_tables(&Simulation::new(&scenario, 4).unwrap(), &generated).unwrap();
     let options = DemoOptions {
         out: path.path().join("streamed"),
         scenario: scenario_file.to_string_lossy().into_owned(),

@@ -34,8 +34,20 @@ pub(crate) fn scan_table(data: &std::path::Path, table: &str) -> LazyFrame {
     .unwrap()
 }
 
-/// Replaces a stored file with `df` (tests that tamper with stored data).
+/// Replaces a stored file with `df` (tests that tamper with stored data), marked with the current
+/// stored-table contract like every file the collector and simulator write.
 pub(crate) fn overwrite(path: &std::path::Path, mut df: DataFrame) {
+    use cablewatch_proto::store::{CONTRACT_KEY, CONTRACT_VERSION};
+    ParquetWriter::new(std::fs::File::create(path).unwrap())
+        .with_key_value_metadata(Some(polars::io::parquet::write::KeyValueMetadata::from_static(
+            vec![(CONTRACT_KEY.to_owned(), CONTRACT_VERSION.to_string())],
+        )))
+        .finish(&mut df)
+        .unwrap();
+}
+
+/// Replaces a stored file with `df` as a writer of contract 1 left it: no contract metadata.
+pub(crate) fn overwrite_as_contract_1(path: &std::path::Path, mut df: DataFrame) {
     ParquetWriter::new(std::fs::File::create(path).unwrap())
         .finish(&mut df)
         .unwrap();

@@ -23,7 +23,7 @@ pub(crate) fn write_tiny(s: &Scenario, seed: u64, dir: &std::path::Path) -> RunO
         &context_records(&s.topology, &sim.events),
     )
     .unwrap();
-    let t = truth(&s.name, seed, s.window(), &sim.events);
+    let t = truth(&sim);
     std::fs::write(dir.join("truth.json"), serde_json::to_string_pretty(&t).unwrap()).unwrap();
     RunOptions {
         data: dir.join("data"),
@@ -93,10 +93,27 @@ fn run_finds_and_localizes_a_tap_and_explains_an_earthquake() {
         tap.sop_peak_krad_s.is_some(),
         "the fitting burst is part of the finding"
     );
+    // Every benign explanation checked and none supported; of the attacks, the tap holds, with
+    // the loss step and the burst as its evidence.
     assert!(
-        tap.explanations.iter().all(|h| !h.supported),
+        tap.explanations
+            .iter()
+            .filter(|h| !h.malicious)
+            .all(|h| !h.supported),
         "{:#?}",
         tap.explanations
+    );
+    let attacks: Vec<_> = tap
+        .explanations
+        .iter()
+        .filter(|h| h.malicious && h.supported)
+        .collect();
+    assert_eq!(attacks.len(), 1, "{attacks:#?}");
+    assert!(attacks[0].hypothesis.starts_with("tap"), "{attacks:#?}");
+    assert!(
+        attacks[0].evidence_for.iter().any(|e| e.contains("span 3"))
+            && attacks[0].evidence_for.iter().any(|e| e.contains("SOP burst")),
+        "{attacks:#?}"
     );
     // Its figures from the stored files: Q, span view, SOP, latency. A fiber with no rows in the
     // window gets none (no empty plots), and a data directory without tables is named.
@@ -279,6 +296,20 @@ fn bad_input_is_named_and_exits_2() {
         err.contains("delay_us") && err.contains(&*day.to_string_lossy()),
         "{err}"
     );
+
+    // A line-monitoring file of contract 1 (its `b_to_a` repeaters meant spans): refused by name.
+    let (_, file) = part("line_monitoring");
+    let old = crate::scan_file(&file).collect().unwrap();
+    crate::overwrite_as_contract_1(&file, old.clone());
+    let (code, err) = run_cli(&[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&*file.to_string_lossy())
+            && err.contains("contract 1")
+            && err.contains("cablewatch-sim"),
+        "{err}"
+    );
+    crate::overwrite(&file, old);
 
     // A direction that is neither `a_to_b` nor `b_to_a` (line monitoring is read first).
     let (day, file) = part("line_monitoring");

@@ -1,0 +1,848 @@
+//! Every explanation a finding is checked against, one function each.
+//!
+//! ```text
+//! a finding's evidence + the run's other evidence + the cable's context records
+//!   --benign explanations (each says which evidence it accounts for):
+//!       records:    maintenance, repair, earthquake, vessel
+//!       signatures: cable damage (every fiber steps in one span), many fibers at once, station
+//!                   work (both fibers of a pair handled at a station), repeater ageing, station
+//!                   clock, end of a reroute, single-channel fault
+//!       context:    data quality (the evidence sits at a reporting gap; never explains it away)
+//!   --the evidence no benign explanation accounts for, against the attacks, strongest first:
+//!       reroute (the path moved), insertion (a device's delay on one fiber), tap (a loss step in a
+//!       span of one fiber, or a handling burst on one fiber alone)
+//! ```
+//!
+//! Each function returns an [`Assessment`]: whether it holds, what it accounts for, and the
+//! evidence for and against it in words an analyst can check against the plots.
+
+use cablewatch_proto::{
+    context::ContextRecord,
+    topology::{Cable, FIBER_DELAY_US_PER_KM},
+};
+
+use super::{Class, FusionConfig};
+use crate::detect::{Evidence, EvidenceKind, Gap};
+
+const MINUTE: i64 = 60_000_000_000;
+const HOUR: i64 = 60 * MINUTE;
+
+/// What a finding is checked in: its evidence, everything else the run saw, and the cable.
+pub(super) struct Scene<'a> {
+    /// The finding's evidence.
+    pub group: &'a [Evidence],
+    /// Every piece of evidence of the run.
+    pub all: &'a [Evidence],
+    /// The cable, when the topology has it.
+    pub cable: Option<&'a Cable>,
+    /// Context records on this cable.
+    pub records: Vec<&'a ContextRecord>,
+    /// Reporting gaps of the run.
+    pub gaps: &'a [Gap],
+    /// Fiber pair of the finding.
+    pub fiber_pair: u32,
+    /// Direction of the finding.
+    pub direction: &'a str,
+    /// Settings.
+    pub config: &'a FusionConfig,
+}
+
+/// One explanation checked against a finding.
+#[derive(Debug, Clone)]
+pub(super) struct Assessment {
+    /// What was checked.
+    pub name: &'static str,
+    /// The class it gives a finding it explains.
+    pub class: Class,
+    /// An attack (decides the class of what no benign explanation accounts for).
+    pub malicious: bool,
+    /// The record or signature that supports it, when one does.
+    pub found: Option<String>,
+    /// Which of the finding's evidence it accounts for.
+    pub covers: Vec<bool>,
+    /// Observations that speak for it.
+    pub evidence_for: Vec<String>,
+    /// Observations that speak against it.
+    pub evidence_against: Vec<String>,
+    /// Why not, when nothing supports it.
+    pub none: String,
+}
+
+impl Assessment {
+    fn new(name: &'static str, class: Class, n: usize) -> Self {
+        Self {
+            name,
+            class,
+            malicious: false,
+            found: None,
+            covers: vec![false; n],
+            evidence_for: Vec::new(),
+            evidence_against: Vec::new(),
+            none: String::new(),
+        }
+    }
+
+    /// Whether it holds: something supports it and it accounts for some evidence.
+    pub(super) fn supported(&self) -> bool {
+        self.found.is_some() && self.covers.iter().any(|&c| c)
+    }
+}
+
+fn ns(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(0)
+}
+
+fn meets(e: &Evidence, a: i64, b: i64) -> bool {
+    e.start_ns <= b && e.end_ns >= a
+}
+
+/// Fibers and cables that burst within `within` of `e`.
+pub(super) fn burst_scope(all: &[Evidence], e: &Evidence, within: i64) -> (usize, usize) {
+    let together: Vec<&Evidence> = all
+        .iter()
+        .filter(|o| {
+            o.kind == EvidenceKind::SopBurst
+                && o.start_ns <= e.end_ns + within
+                && o.end_ns + within >= e.start_ns
+        })
+        .collect();
+    let fibers: std::collections::BTreeSet<(&str, u32, &str)> = together
+        .iter()
+        .map(|o| (o.cable.as_str(), o.fiber_pair, o.direction.as_str()))
+        .collect();
+    let cables: std::collections::BTreeSet<&str> = together.iter().map(|o| o.cable.as_str()).collect();
+    (fibers.len(), cables.len())
+}
+
+/// A burst shared with other fibers or cables: three fibers, or two cables.
+pub(super) fn shared(scope: (usize, usize)) -> bool {
+    scope.1 >= 2 || scope.0 >= 3
+}
+
+/// True when a delay shift has an opposite partner in the other direction of the same fiber pair
+/// at the same time: a station clock, not the fiber.
+pub(super) fn clock_like(all: &[Evidence], e: &Evidence, within: i64) -> bool {
+    all.iter().any(|o| {
+        o.kind == EvidenceKind::DelayShift
+            && o.cable == e.cable
+            && o.fiber_pair == e.fiber_pair
+            && o.direction != e.direction
+            && (o.start_ns - e.start_ns).abs() <= within
+            && o.magnitude * e.magnitude < 0.0
+            && (o.magnitude.abs() - e.magnitude.abs()).abs() <= 0.2 * e.magnitude.abs().max(1.0)
+    })
+}
+
+impl Scene<'_> {
+    fn n(&self) -> usize {
+        self.group.len()
+    }
+
+    fn span_km(&self, span: u32) -> Option<(f64, f64)> {
+        self.cable?
+            .spans()
+            .get((span as usize).wrapping_sub(1))
+            .map(|s| (s.start_km, s.end_km))
+    }
+
+    /// Applies `covers_one` with every record to every piece of evidence: the first record that
+    /// accounts for something is the one named.
+    fn by_records(
+        &self,
+        a: &mut Assessment,
+        covers_one: impl Fn(&ContextRecord, &Evidence) -> bool,
+        describe: impl Fn(&ContextRecord) -> String,
+    ) {
+        a.covers = self
+            .group
+            .iter()
+            .map(|e| self.records.iter().any(|r| covers_one(r, e)))
+            .collect();
+        a.found = self
+            .records
+            .iter()
+            .find(|r| self.group.iter().any(|e| covers_one(r, e)))
+            .map(|r| describe(r));
+    }
+}
+
+/// Planned work at a station: outages, bursts, Q and power steps and path changes on the listed
+/// fiber pairs; delay shifts that come with a path change or are terminal-sized (below an
+/// insertion); loss only in the span that lands at that station.
+pub(super) fn maintenance(s: &Scene<'_>) -> Assessment {
+    let mut a = Assessment::new("planned maintenance", Class::Maintenance, s.n());
+    let last_span = s.cable.map_or(0, |c| c.spans().len() as u32);
+    let path_changed = s.group.iter().any(|e| e.kind == EvidenceKind::PathChange);
+    s.by_records(
+        &mut a,
+        |r, e| match r {
+            ContextRecord::Maintenance(m) => {
+                let station_span = |span: u32| match &m.station {
+                    Some(st) if s.cable.is_some_and(|c| c.a_station == *st) => span == 1,
+                    Some(st) if s.cable.is_some_and(|c| c.b_station == *st) => span == last_span,
+                    _ => span == 1 || span == last_span,
+                };
+                meets(e, ns(m.start), ns(m.end))
+                    && (m.fiber_pairs.is_empty() || m.fiber_pairs.contains(&s.fiber_pair))
+                    && (e.kind != EvidenceKind::LossStep || e.span.is_none_or(station_span))
+                    && (e.kind != EvidenceKind::DelayShift
+                        || path_changed
+                        || e.magnitude.abs() < s.config.insertion_us)
+                    && e.kind != EvidenceKind::Ageing
+            }
+            _ => false,
+        },
+        |r| match r {
+            ContextRecord::Maintenance(m) => format!("{} ({}) {} to {}", m.id, m.description, m.start, m.end),
+            _ => String::new(),
+        },
+    );
+    a.none = "no change-calendar entry on this cable and fiber pair overlaps".into();
+    if a.found.is_some() {
+        for e in s
+            .group
+            .iter()
+            .zip(&a.covers)
+            .filter(|(_, c)| !**c)
+            .map(|(e, _)| e)
+        {
+            match e.kind {
+                EvidenceKind::LossStep => a.evidence_against.push(format!(
+                    "the loss step is in span {}, not at the station being worked on",
+                    e.span.map_or("?".into(), |v| v.to_string())
+                )),
+                EvidenceKind::DelayShift => a.evidence_against.push(format!(
+                    "{:+.1} us of delay without a path change is more than terminal work adds",
+                    e.magnitude
+                )),
+                _ => {}
+            }
+        }
+    }
+    a
+}
+
+/// A repair: the outage while it lasts, the traffic on another path meanwhile and its return, the
+/// new splice loss in the span of the fault, the added slack (delay on every pair, or the ticket's
+/// added length), bursts while the ship works.
+pub(super) fn repair(s: &Scene<'_>) -> Assessment {
+    let mut a = Assessment::new("cable repair", Class::Repair, s.n());
+    s.by_records(
+        &mut a,
+        |r, e| match r {
+            ContextRecord::Repair(m) => {
+                let (from, to) = (ns(m.start) - HOUR, ns(m.end) + 6 * HOUR);
+                let in_span = |span: u32| {
+                    s.span_km(span)
+                        .is_some_and(|(x, y)| (x..=y).contains(&m.fault_km))
+                };
+                meets(e, from, to)
+                    && (m.fiber_pairs.is_empty() || m.fiber_pairs.contains(&s.fiber_pair))
+                    && match e.kind {
+                        EvidenceKind::LossStep => e.span.is_none_or(in_span),
+                        // Traffic moved to a protection path while the cable was cut, and back.
+                        EvidenceKind::PathChange => true,
+                        EvidenceKind::DelayShift if e.magnitude.abs() >= s.config.reroute_us => true,
+                        EvidenceKind::DelayShift => match m.added_km {
+                            Some(km) => {
+                                let expected = km * FIBER_DELAY_US_PER_KM;
+                                (e.magnitude - expected).abs() <= (0.1 * expected).max(2.0)
+                            }
+                            None => e.magnitude > 0.0 && e.magnitude <= 100.0,
+                        },
+                        EvidenceKind::Ageing => false,
+                        _ => true,
+                    }
+            }
+            _ => false,
+        },
+        |r| match r {
+            ContextRecord::Repair(m) => format!("{} at {:.1} km, {} to {}", m.id, m.fault_km, m.start, m.end),
+            _ => String::new(),
+        },
+    );
+    a.none = "no repair ticket on this cable and fiber pair around this time".into();
+    if a.found.is_some() {
+        for e in s
+            .group
+            .iter()
+            .zip(&a.covers)
+            .filter(|(_, c)| !**c)
+            .map(|(e, _)| e)
+        {
+            if e.kind == EvidenceKind::LossStep {
+                a.evidence_against.push(format!(
+                    "the loss step is in span {}, not the span of the repaired fault",
+                    e.span.map_or("?".into(), |v| v.to_string())
+                ));
+            }
+        }
+    }
+    a
+}
+
+/// Earthquakes move polarization; they do not add loss or delay.
+pub(super) fn earthquake(s: &Scene<'_>) -> Assessment {
+    let mut a = Assessment::new("earthquake", Class::Environmental, s.n());
+    s.by_records(
+        &mut a,
+        |r, e| match r {
+            ContextRecord::Seismic(m) => {
+                e.kind == EvidenceKind::SopBurst && (e.start_ns - ns(m.time)).abs() <= 30 * MINUTE
+            }
+            _ => false,
+        },
+        |r| match r {
+            ContextRecord::Seismic(m) => format!("{} M{:.1} at {}", m.id, m.magnitude, m.time),
+            _ => String::new(),
+        },
+    );
+    a.none = "no catalogued earthquake listing this cable within 30 minutes of a burst".into();
+    a
+}
+
+/// A vessel over the cable: its contact moves polarization while it passes.
+pub(super) fn vessel(s: &Scene<'_>) -> Assessment {
+    let mut a = Assessment::new("vessel contact", Class::Environmental, s.n());
+    s.by_records(
+        &mut a,
+        |r, e| match r {
+            ContextRecord::Vessel(m) => e.kind == EvidenceKind::SopBurst && meets(e, ns(m.start), ns(m.end)),
+            _ => false,
+        },
+        |r| match r {
+            ContextRecord::Vessel(m) => format!(
+                "{} ({}) over {:.0}-{:.0} km",
+                m.id, m.vessel_type, m.km_from, m.km_to
+            ),
+            _ => String::new(),
+        },
+    );
+    a.none = "no AIS track over the cable during a burst".into();
+    a
+}
+
+/// How far apart in time the loss steps of one damage may be placed on different fibers (each
+/// fiber's step is placed at its own sweeps, and a faint one later).
+const DAMAGE_SLACK_NS: i64 = 12 * HOUR;
+
+/// Cable damage: a trawler, an anchor or a landslide strains the whole cable, so every fiber pair
+/// loses light in the same span at the same time, logged or not. A tap is on one fiber.
+pub(super) fn cable_damage(s: &Scene<'_>) -> Assessment {
+    let mut a = Assessment::new(
+        "cable damage (every fiber of the cable loses light in the same span)",
+        Class::CableDamage,
+        s.n(),
+    );
+    let mut best: Option<(u32, Vec<String>)> = None;
+    for (i, e) in s.group.iter().enumerate() {
+        let (EvidenceKind::LossStep, Some(span)) = (e.kind, e.span) else {
+            continue;
+        };
+        if e.magnitude >= 0.0 {
+            continue;
+        }
+        let others: Vec<String> = s
+            .all
+            .iter()
+            .filter(|o| {
+                o.kind == EvidenceKind::LossStep
+                    && o.cable == e.cable
+                    && (o.fiber_pair, o.direction.as_str()) != (e.fiber_pair, e.direction.as_str())
+                    && o.span == Some(span)
+                    && o.magnitude < 0.0
+                    && (o.start_ns - e.start_ns).abs() <= DAMAGE_SLACK_NS
+            })
+            .map(|o| {
+                format!(
+                    "fiber pair {} {} {:.3} dB",
+                    o.fiber_pair, o.direction, -o.magnitude
+                )
+            })
+            .collect();
+        // Two other fibers stepping in the same span within hours: independent false steps (a
+        // budget of 0.1 per cable-month each) do not meet like that.
+        if others.len() >= 2 {
+            a.covers[i] = true;
+            if best.as_ref().is_none_or(|b| b.1.len() < others.len()) {
+                best = Some((span, others));
+            }
+        }
+    }
+    match best {
+        Some((span, others)) => {
+            a.found = Some(format!(
+                "{} other fibers of the cable lost light in span {span} within {} h",
+                others.len(),
+                DAMAGE_SLACK_NS / HOUR
+            ));
+            a.evidence_for
+                .push(format!("loss steps in span {span} on {}", others.join(", ")));
+            // The contact that caused it: a burst shared by the cable's fibers in the day before.
+            let first = s.group.iter().map(|e| e.start_ns).min().unwrap_or(0);
+            if let Some(contact) = s.all.iter().find(|o| {
+                o.kind == EvidenceKind::SopBurst
+                    && o.cable == s.group[0].cable
+                    && o.start_ns <= first
+                    && o.start_ns >= first - 24 * HOUR
+                    && shared(burst_scope(s.all, o, s.config.simultaneous_ns))
+            }) {
+                a.evidence_for.push(format!(
+                    "an SOP burst on the cable's fibers at {} (the contact)",
+                    cablewatch_proto::time::format_ns(contact.start_ns)
+                ));
+            }
+            for (i, e) in s.group.iter().enumerate() {
+                if e.kind == EvidenceKind::SopBurst && shared(burst_scope(s.all, e, s.config.simultaneous_ns))
+                {
+                    a.covers[i] = true;
+                }
+            }
+        }
+        None => {
+            a.none = if s.group.iter().any(|e| e.kind == EvidenceKind::LossStep) {
+                "no other fiber of the cable lost light in the same span at the same time".into()
+            } else {
+                "no loss step".into()
+            };
+        }
+    }
+    a
+}
+
+/// Many fibers or cables at once: weather, an earthquake or a storm, not a hand on one fiber.
+pub(super) fn environment(s: &Scene<'_>) -> Assessment {
+    let mut a = Assessment::new(
+        "many fibers or cables at once (environment)",
+        Class::Environmental,
+        s.n(),
+    );
+    let scopes: Vec<Option<(usize, usize)>> = s
+        .group
+        .iter()
+        .map(|e| (e.kind == EvidenceKind::SopBurst).then(|| burst_scope(s.all, e, s.config.simultaneous_ns)))
+        .collect();
+    a.covers = scopes.iter().map(|sc| sc.is_some_and(shared)).collect();
+    a.found = scopes
+        .iter()
+        .flatten()
+        .filter(|sc| shared(**sc))
+        .max()
+        .map(|(f, c)| format!("SOP bursts on {f} fibers of {c} cables within 20 minutes"));
+    a.none = match scopes.iter().flatten().max() {
+        Some((f, c)) => format!("burst on {f} fiber(s) of {c} cable(s) only"),
+        None => "no SOP burst".into(),
+    };
+    a
+}
+
+/// Work at a landing station on one fiber pair: both of its fibers are handled together at the
+/// patch panel (a burst on the pair's two directions at once and nowhere else), and the power
+/// received there may step; no span loses light.
+pub(super) fn station_work(s: &Scene<'_>) -> Assessment {
+    let mut a = Assessment::new(
+        "station work on this fiber pair (both fibers handled at once, no loss in any span)",
+        Class::Equipment,
+        s.n(),
+    );
+    let within = s.config.simultaneous_ns;
+    let loss_nearby = |t: i64| {
+        s.all.iter().any(|o| {
+            o.kind == EvidenceKind::LossStep
+                && o.cable == s.group[0].cable
+                && o.fiber_pair == s.fiber_pair
+                && o.direction == s.direction
+                && (o.start_ns - t).abs() <= DAMAGE_SLACK_NS
+        })
+    };
+    for (i, e) in s.group.iter().enumerate() {
+        if e.kind != EvidenceKind::SopBurst || loss_nearby(e.start_ns) {
+            continue;
+        }
+        let partner = s.all.iter().find(|o| {
+            o.kind == EvidenceKind::SopBurst
+                && o.cable == e.cable
+                && o.fiber_pair == e.fiber_pair
+                && o.direction != e.direction
+                && o.start_ns <= e.end_ns + within
+                && o.end_ns + within >= e.start_ns
+        });
+        let (fibers, cables) = burst_scope(s.all, e, within);
+        if let Some(p) = partner
+            && fibers == 2
+            && cables == 1
+        {
+            a.covers[i] = true;
+            a.found = Some(format!(
+                "bursts on both fibers of pair {} at once ({} {:.1} krad/s, {} {:.1} krad/s) and on no other fiber",
+                e.fiber_pair, e.direction, e.magnitude, p.direction, p.magnitude
+            ));
+            a.evidence_for
+                .push("no loss step in any monitored span of this fiber within 12 hours".into());
+        }
+    }
+    // The power received stepping with no loss in any monitored span: at the receiving end.
+    for (i, e) in s.group.iter().enumerate() {
+        if e.kind == EvidenceKind::PowerStep && !loss_nearby(e.start_ns) && a.found.is_none() {
+            a.covers[i] = true;
+            a.found = Some(format!(
+                "the power received stepped {:+.3} dB with no loss in any monitored span",
+                e.magnitude
+            ));
+            a.evidence_against.push(
+                "no burst on the pair; a loss in the shore span next to the receiving station, which line monitoring does not see in this direction, would look the same".into(),
+            );
+        }
+    }
+    if a.found.is_some() {
+        let t = s.group.iter().map(|e| e.start_ns).min().unwrap_or(0);
+        for (i, e) in s.group.iter().enumerate() {
+            if matches!(e.kind, EvidenceKind::PowerStep | EvidenceKind::QStep)
+                && (e.start_ns - t).abs() <= 2 * HOUR
+            {
+                a.covers[i] = true;
+                a.evidence_for.push(format!(
+                    "{} {:+.3} {} at the receiving station",
+                    if e.kind == EvidenceKind::PowerStep {
+                        "received power stepped"
+                    } else {
+                        "Q stepped"
+                    },
+                    e.magnitude,
+                    e.unit
+                ));
+            }
+        }
+    }
+    a.none = if s.group.iter().any(|e| e.kind == EvidenceKind::SopBurst) {
+        "the burst is not on both fibers of the pair alone, or a span lost light with it".into()
+    } else {
+        "no SOP burst".into()
+    };
+    a
+}
+
+/// A repeater's pump ageing: a slow straight decline at one repeater.
+pub(super) fn ageing(s: &Scene<'_>) -> Assessment {
+    let mut a = Assessment::new(
+        "repeater pump ageing (slow decline at one repeater)",
+        Class::Equipment,
+        s.n(),
+    );
+    a.covers = s.group.iter().map(|e| e.kind == EvidenceKind::Ageing).collect();
+    a.found = s
+        .group
+        .iter()
+        .find(|e| e.kind == EvidenceKind::Ageing)
+        .map(|e| e.detail.clone());
+    a.none = "no steady decline; the change is a step".into();
+    a
+}
+
+/// A station's clock or terminal: opposite delay shifts in the two directions, or the same shift
+/// on every fiber pair.
+pub(super) fn clock(s: &Scene<'_>) -> Assessment {
+    let mut a = Assessment::new(
+        "station clock or terminal (opposite shifts in the two directions, or one shift on every fiber pair)",
+        Class::Equipment,
+        s.n(),
+    );
+    a.covers = s
+        .group
+        .iter()
+        .map(|e| {
+            e.kind == EvidenceKind::StationShift
+                || (e.kind == EvidenceKind::DelayShift && clock_like(s.all, e, s.config.simultaneous_ns))
+        })
+        .collect();
+    a.found = match s.group.iter().find(|e| e.kind == EvidenceKind::StationShift) {
+        Some(e) => Some(format!(
+            "{:+.1} us shared by the cable's other fiber pairs in this direction at once",
+            e.magnitude
+        )),
+        None => a
+            .covers
+            .iter()
+            .any(|&c| c)
+            .then(|| "delay shifts in both directions cancel in the round trip".to_owned()),
+    };
+    a.none = "no opposite shift in the other direction, no shift shared by every fiber pair".into();
+    a
+}
+
+/// The end of a reroute: the path goes back to the fiber's usual one and the delay with it.
+pub(super) fn end_of_reroute(s: &Scene<'_>) -> Assessment {
+    let mut a = Assessment::new(
+        "return to the usual path (end of a reroute)",
+        Class::Reroute,
+        s.n(),
+    );
+    let back = s
+        .group
+        .iter()
+        .any(|e| e.kind == EvidenceKind::PathChange && e.magnitude < 0.0)
+        && !s
+            .group
+            .iter()
+            .any(|e| e.kind == EvidenceKind::PathChange && e.magnitude > 0.0);
+    a.found = back.then(|| "the path changed back to the fiber's usual one".to_owned());
+    a.covers = s
+        .group
+        .iter()
+        .map(|e| {
+            back && (e.kind == EvidenceKind::PathChange
+                || (e.kind == EvidenceKind::DelayShift && e.magnitude.abs() >= s.config.reroute_us))
+        })
+        .collect();
+    a.none = "no path change back to the usual path".into();
+    a
+}
+
+/// One transponder failing: one channel's Q drops while the fiber's others do not.
+pub(super) fn channel_fault(s: &Scene<'_>) -> Assessment {
+    let mut a = Assessment::new("single-channel equipment fault", Class::Equipment, s.n());
+    a.covers = s
+        .group
+        .iter()
+        .map(|e| e.kind == EvidenceKind::ChannelFault)
+        .collect();
+    a.found = s
+        .group
+        .iter()
+        .find(|e| e.kind == EvidenceKind::ChannelFault)
+        .map(|e| e.detail.clone());
+    let fiber_wide = s
+        .group
+        .iter()
+        .any(|e| matches!(e.kind, EvidenceKind::LossStep | EvidenceKind::QStep));
+    a.none = if fiber_wide {
+        "the change is fiber-wide (loop-back gain or median Q of all channels)".into()
+    } else {
+        "not a single-channel signature".into()
+    };
+    a
+}
+
+/// The data around the evidence: a step placed at the edge of a reporting gap compares values
+/// across the gap. Said so the analyst checks; it never explains evidence away (an attacker may
+/// work while a station is silent).
+pub(super) fn data_quality(s: &Scene<'_>) -> Assessment {
+    let mut a = Assessment::new(
+        "data quality (evidence at the edge of a reporting gap)",
+        Class::UnexplainedOther,
+        s.n(),
+    );
+    let cable = s.group[0].cable.as_str();
+    let near: Vec<&Gap> = s
+        .gaps
+        .iter()
+        .filter(|g| g.cable == cable && g.direction == s.direction)
+        .filter(|g| {
+            s.group.iter().any(|e| {
+                matches!(
+                    e.kind,
+                    EvidenceKind::LossStep
+                        | EvidenceKind::QStep
+                        | EvidenceKind::DelayShift
+                        | EvidenceKind::PowerStep
+                ) && (e.start_ns - g.end_ns).abs() <= HOUR
+            })
+        })
+        .collect();
+    if let Some(g) = near.first() {
+        a.evidence_for.push(format!(
+            "{} {} sent nothing from {} to {} ({}): the step is measured across that gap",
+            g.cable, g.direction, g.start, g.end, g.cause
+        ));
+    }
+    a.none = if near.is_empty() {
+        "no reporting gap of this cable and direction within an hour of a step".into()
+    } else {
+        "a reporting gap is next to the evidence: check the rows before and after it".into()
+    };
+    a
+}
+
+/// Every benign explanation, in the order they are applied (the first that accounts for a piece of
+/// evidence is the one that explains it).
+pub(super) fn benign(s: &Scene<'_>) -> Vec<Assessment> {
+    vec![
+        maintenance(s),
+        repair(s),
+        earthquake(s),
+        vessel(s),
+        cable_damage(s),
+        environment(s),
+        station_work(s),
+        ageing(s),
+        clock(s),
+        end_of_reroute(s),
+        channel_fault(s),
+        data_quality(s),
+    ]
+}
+
+/// The unexplained evidence, `left[i]` true for the finding's evidence no benign explanation
+/// accounts for.
+fn unexplained<'a>(s: &'a Scene<'_>, left: &'a [bool]) -> impl Iterator<Item = (usize, &'a Evidence)> + 'a {
+    s.group.iter().enumerate().filter(move |(i, _)| left[*i])
+}
+
+/// A reroute: the fiber's path changed away from its usual one, or its delay moved by
+/// milliseconds, with no record of planned work.
+pub(super) fn reroute(s: &Scene<'_>, left: &[bool]) -> Assessment {
+    let mut a = Assessment::new("reroute (traffic moved to another path)", Class::Reroute, s.n());
+    a.malicious = true;
+    for (i, e) in unexplained(s, left) {
+        let path = e.kind == EvidenceKind::PathChange;
+        let far = e.kind == EvidenceKind::DelayShift
+            && e.magnitude.abs() >= s.config.reroute_us
+            && !clock_like(s.all, e, s.config.simultaneous_ns);
+        if path || far {
+            a.covers[i] = true;
+            a.evidence_for.push(if path {
+                e.detail.clone()
+            } else {
+                format!(
+                    "delay {:+.0} us, more than any device adds: another route",
+                    e.magnitude
+                )
+            });
+        }
+    }
+    if a.covers.iter().any(|&c| c) {
+        a.found =
+            Some("the path or its delay moved, and no change-calendar entry or repair covers it".into());
+    }
+    a.none = "no path change, no millisecond delay shift left unexplained".into();
+    a
+}
+
+/// A device inserted in the fiber (an O-E-O regenerator or a mirror): tens to a hundred and more
+/// microseconds of delay on this fiber alone, usually after a loss of signal. Its splices may cost
+/// loss too; the delay decides, a loss step beside it does not make it a tap.
+pub(super) fn insertion(s: &Scene<'_>, left: &[bool]) -> Assessment {
+    let mut a = Assessment::new(
+        "device inserted (delay on this fiber alone)",
+        Class::InsertionLike,
+        s.n(),
+    );
+    a.malicious = true;
+    let mut delay = None;
+    for (i, e) in unexplained(s, left) {
+        if e.kind == EvidenceKind::DelayShift
+            && e.magnitude >= s.config.insertion_us
+            && e.magnitude < s.config.reroute_us
+            && !clock_like(s.all, e, s.config.simultaneous_ns)
+        {
+            a.covers[i] = true;
+            delay = Some(e.magnitude);
+            a.evidence_for.push(format!(
+                "{:+.1} us of delay on this fiber only (an O-E-O device adds about 100 us)",
+                e.magnitude
+            ));
+        }
+    }
+    if delay.is_some() {
+        a.found = Some("a delay step the size of an inserted device".into());
+        for (i, e) in unexplained(s, left) {
+            match e.kind {
+                EvidenceKind::Outage => {
+                    a.covers[i] = true;
+                    a.evidence_for.push(format!(
+                        "loss of signal for {:.0} min before it (the fiber cut to insert)",
+                        e.magnitude
+                    ));
+                }
+                EvidenceKind::LossStep if e.magnitude < 0.0 => {
+                    a.covers[i] = true;
+                    a.evidence_for.push(format!(
+                        "{:.3} dB more loss in span {} (the device's splices)",
+                        -e.magnitude,
+                        e.span.map_or("?".into(), |v| v.to_string())
+                    ));
+                }
+                EvidenceKind::SopBurst | EvidenceKind::QStep | EvidenceKind::PowerStep => a.covers[i] = true,
+                _ => {}
+            }
+        }
+        if !s.group.iter().any(|e| e.kind == EvidenceKind::Outage) {
+            a.evidence_against
+                .push("no loss of signal before the delay step (inserting a device cuts the fiber)".into());
+        }
+    }
+    a.none = "no delay step of 15 to 300 us on this fiber alone".into();
+    a
+}
+
+/// A tap: a loss step inside one span of this fiber alone, or the burst of a fiber being handled
+/// with nothing else behind it.
+pub(super) fn tap(s: &Scene<'_>, left: &[bool]) -> Assessment {
+    let mut a = Assessment::new(
+        "tap (loss in one span of this fiber, or handling of it)",
+        Class::TapLike,
+        s.n(),
+    );
+    a.malicious = true;
+    let outage = unexplained(s, left).any(|(_, e)| e.kind == EvidenceKind::Outage);
+    for (i, e) in unexplained(s, left) {
+        match e.kind {
+            EvidenceKind::LossStep if e.magnitude < 0.0 => {
+                a.covers[i] = true;
+                a.evidence_for.push(format!(
+                    "{:.3} dB loss step in span {} of this fiber ({:.1} sigma)",
+                    -e.magnitude,
+                    e.span.map_or("?".into(), |v| v.to_string()),
+                    e.sigmas
+                ));
+            }
+            EvidenceKind::SopBurst if !shared(burst_scope(s.all, e, s.config.simultaneous_ns)) => {
+                a.covers[i] = true;
+                a.evidence_for.push(format!(
+                    "SOP burst {:.0} krad/s on this fiber alone (handling)",
+                    e.magnitude
+                ));
+            }
+            _ => {}
+        }
+    }
+    let loss = a
+        .covers
+        .iter()
+        .zip(s.group)
+        .any(|(c, e)| *c && e.kind == EvidenceKind::LossStep);
+    let burst = a
+        .covers
+        .iter()
+        .zip(s.group)
+        .any(|(c, e)| *c && e.kind == EvidenceKind::SopBurst);
+    if loss || (burst && !outage) {
+        a.found = Some(if loss {
+            "light lost inside one span of this fiber".into()
+        } else {
+            "this fiber alone was handled".into()
+        });
+        for (i, e) in unexplained(s, left) {
+            if matches!(e.kind, EvidenceKind::QStep | EvidenceKind::Outage) {
+                a.covers[i] = true;
+            }
+        }
+        if !loss {
+            a.evidence_against
+                .push("no loss step in any monitored span (yet): a tap costs some light".into());
+        }
+        if !burst {
+            a.evidence_against
+                .push("no SOP burst on this fiber: fitting a tap moves the fiber".into());
+        }
+    } else {
+        a.covers = vec![false; s.n()];
+    }
+    a.none = "no loss step in a span of this fiber and no burst on it alone left unexplained".into();
+    a
+}
+
+/// The attacks, strongest first: the first that holds decides the class of what is left.
+pub(super) fn malicious(s: &Scene<'_>, left: &[bool]) -> Vec<Assessment> {
+    vec![reroute(s, left), insertion(s, left), tap(s, left)]
+}
