@@ -143,7 +143,15 @@ impl FiberEffects {
                     from_ns: e.start_ns,
                     to_ns: e.end_ns,
                     us: e.delay_us,
-                    path: Some("alt".into()),
+                    // Planned moves use the protection path; an attacker's detour is its own.
+                    path: Some(
+                        if e.kind == EventKind::Reroute {
+                            "alt"
+                        } else {
+                            "detour"
+                        }
+                        .into(),
+                    ),
                 }),
                 EventKind::Maintenance => {
                     fx.bursts
@@ -291,11 +299,15 @@ pub struct LossState {
 
 /// States for 0, 1, ..., all loss steps of `fx` on a fiber with baseline `fiber`; `rx_residual` is
 /// the fraction of a span's loss still seen in far-end power behind the saturated repeaters.
+/// `receiving_span` is the shore span that ends at the receiving station (no repeater after it):
+/// its loss lowers the power received by all of itself and the OSNR not at all (signal and noise
+/// are attenuated alike).
 pub fn loss_states(
     cable: &Cable,
     fiber: &FiberBaseline,
     fx: &FiberEffects,
     rx_residual: f64,
+    receiving_span: u32,
 ) -> Vec<LossState> {
     let base_noise: f64 = fiber.span_loss_db.iter().copied().map(optics::from_db).sum();
     (0..=fx.loss_steps.len())
@@ -310,8 +322,13 @@ pub fn loss_states(
                 let lambda = cable.channel_plan.wavelength_nm(ch);
                 let mut extra_noise = 0.0;
                 let mut total_db = 0.0;
+                let mut unamplified_db = 0.0;
                 for s in steps {
                     let db = s.db * (1.0 + s.slope_per_nm * (lambda - 1550.0)).max(0.0);
+                    if s.span == receiving_span {
+                        unamplified_db += db;
+                        continue;
+                    }
                     let span_loss = fiber
                         .span_loss_db
                         .get(s.span as usize - 1)
@@ -325,7 +342,7 @@ pub fn loss_states(
                     - ideal_q_db(fiber.modulation, b.osnr_db);
                 state.osnr_db.push(d_osnr);
                 state.q_db.push(d_q);
-                state.rx_db.push(-rx_residual * total_db);
+                state.rx_db.push(-rx_residual * total_db - unamplified_db);
             }
             state
         })

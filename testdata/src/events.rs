@@ -695,7 +695,8 @@ pub fn context_records(topology: &Topology, events: &[Event]) -> Vec<ContextReco
                     e.end_ns + 20 * MINUTE
                 }),
                 km_from: (e.km.unwrap_or_default() - 2.0).max(0.0),
-                km_to: e.km.unwrap_or_default() + 2.0,
+                km_to: (e.km.unwrap_or_default() + 2.0)
+                    .min(topology.cable(cable.as_str()).map_or(f64::MAX, |c| c.length_km)),
                 mmsi: Some(224_000_000 + n as u64),
                 vessel_type: "fishing".into(),
             }),

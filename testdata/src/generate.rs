@@ -346,7 +346,16 @@ fn optical(ctx: &UnitContext<'_>) -> OpticalChannelSamples {
         .fibers
         .iter()
         .zip(&ctx.effects)
-        .map(|(f, fx)| loss_states(ctx.cable, f, fx, ctx.physics.rx_residual))
+        .map(|(f, fx)| {
+            // The shore span ending at the receiving station: the last going A to B, the first
+            // going B to A.
+            let receiving = if ctx.dir == 0 {
+                ctx.cable.repeaters() + 1
+            } else {
+                1
+            };
+            loss_states(ctx.cable, f, fx, ctx.physics.rx_residual, receiving)
+        })
         .collect();
     let ph = ctx.physics;
     let wobbles: Vec<Vec<(i64, i64, f64)>> = (1..=ctx.cable.fiber_pairs).map(|fp| ctx.wobbles(fp)).collect();

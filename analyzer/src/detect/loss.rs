@@ -391,21 +391,20 @@ fn reach(n: &Noise, per_day: f64, config: &LossConfig) -> (i64, i64) {
     )
 }
 
-/// The window bounds of every candidate position `i`: `[lo[i], i)` and `[i, hi[i])`.
+/// The window bounds of every candidate position `i`: `[lo[i], i)` and `[i, hi[i])`, as many sweeps
+/// as `before_ns` and `after_ns` hold at the usual period. Counted in sweeps, not in time: across a
+/// loss of signal (a repair's week without sweeps) the baseline is the sweeps before it.
 fn windows(times: &[i64], before_ns: i64, after_ns: i64) -> (Vec<usize>, Vec<usize>) {
-    let (mut lo, mut hi) = (Vec::with_capacity(times.len()), Vec::with_capacity(times.len()));
-    let (mut a, mut b) = (0, 0);
-    for &t in times {
-        while times[a] < t - before_ns {
-            a += 1;
-        }
-        while b < times.len() && times[b] < t + after_ns {
-            b += 1;
-        }
-        lo.push(a);
-        hi.push(b);
-    }
-    (lo, hi)
+    let p = period(times).max(1);
+    let before = usize::try_from(before_ns / p)
+        .unwrap_or(usize::MAX)
+        .max(MIN_BEFORE);
+    let after = usize::try_from(after_ns / p).unwrap_or(usize::MAX).max(MIN_AFTER);
+    let n = times.len();
+    (
+        (0..n).map(|i| i.saturating_sub(before)).collect(),
+        (0..n).map(|i| (i + after).min(n)).collect(),
+    )
 }
 
 /// Steps of one repeater's residual series, largest first, each taken out before the next is
@@ -437,10 +436,13 @@ fn steps(times: &[i64], x: &[f64], n: &Noise, threshold: f64, config: &LossConfi
                 && hi[j] >= j + MIN_AFTER
                 && step_z(times, &p, n, lo[j], j, hi[j]).1 * z.signum() >= z.abs() - 1.0
         };
+        // Where else it may be: the sweeps whose test is within one sigma of this one's, and at
+        // least back to the sweep before (a step shows at the first sweep after it).
         let mut earliest = i;
         while earliest > 0 && near(earliest - 1) {
             earliest -= 1;
         }
+        let earliest = earliest.saturating_sub(1);
         let mut latest = i;
         while latest + 1 < times.len() && near(latest + 1) {
             latest += 1;
@@ -483,6 +485,15 @@ fn ageing(
         let a = times.partition_point(|&t| t < start_t);
         let b = times.partition_point(|&t| t < end_t);
         if b < a + 8 {
+            continue;
+        }
+        // A decline is a trend through the window: with a gap of a quarter of it (a repair's
+        // outage) any two clusters fit a line as well as a step.
+        let widest_gap = times[a..b].windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+        if times[a] - start_t > config.ageing_window_ns / 4
+            || end_t - times[b - 1] > config.ageing_window_ns / 4
+            || widest_gap > config.ageing_window_ns / 4
+        {
             continue;
         }
         let xs: Vec<f64> = times[a..b]

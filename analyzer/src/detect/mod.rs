@@ -294,7 +294,8 @@ pub fn latency(series: &[Series], config: &DetectConfig) -> Vec<Evidence> {
 /// by key and time.
 ///
 /// The first path of each fiber is its usual one: a change away from it has magnitude +1, a change
-/// back to it -1 (the end of a reroute).
+/// back to it -1 (the end of a reroute), a change between two other paths +2 (moved again while
+/// away).
 pub fn path_changes(paths: &[(SeriesKey, i64, String)]) -> Vec<Evidence> {
     let mut usual: Option<&(SeriesKey, i64, String)> = None;
     let mut out = Vec::new();
@@ -306,14 +307,27 @@ pub fn path_changes(paths: &[(SeriesKey, i64, String)]) -> Vec<Evidence> {
             continue;
         }
         let back = usual.is_some_and(|u| u.2 == w[1].2);
+        let from_usual = usual.is_some_and(|u| u.2 == w[0].2);
         let mut e = evidence(&w[1].0, EvidenceKind::PathChange, w[1].1, w[1].1);
-        e.magnitude = if back { -1.0 } else { 1.0 };
+        e.magnitude = if back {
+            -1.0
+        } else if from_usual {
+            1.0
+        } else {
+            2.0
+        };
         e.unit = "path".into();
         e.detail = format!(
             "path {} -> {}{}",
             w[0].2,
             w[1].2,
-            if back { " (back to the usual path)" } else { "" }
+            if back {
+                " (back to the usual path)"
+            } else if from_usual {
+                ""
+            } else {
+                " (from one other path to another)"
+            }
         );
         out.push(e);
     }

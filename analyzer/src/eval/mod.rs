@@ -65,6 +65,9 @@ pub struct Scored {
     pub days: f64,
     /// End of the scenario, ns.
     pub end_ns: i64,
+    /// Line-monitoring sweep period of the scenario, ns, when its truth says (a loss step shows
+    /// at the first sweep after it: findings may come that much later).
+    pub sweep_ns: Option<i64>,
 }
 
 /// Reads `dir/findings.json` (or a findings.json path), `dir/run.json` when present, and `truth`.
@@ -91,6 +94,9 @@ pub fn load(findings: &Path, truth: &Path) -> Result<Scored> {
             "scenario end is not after its start",
         ));
     }
+    let sweep_ns = truth_doc
+        .physics
+        .map(|p| i64::from(p.cadence.line_monitoring_s) * 1_000_000_000);
     let manifest_path = dir.join(MANIFEST_FILE);
     let cables = if manifest_path.exists() {
         read_json::<Manifest>(&manifest_path, "a run manifest")?
@@ -113,6 +119,7 @@ pub fn load(findings: &Path, truth: &Path) -> Result<Scored> {
         cables: cables.max(1),
         days: (end - start) as f64 / (24.0 * HOUR as f64),
         end_ns: end,
+        sweep_ns,
     })
 }
 
@@ -223,6 +230,34 @@ fn visible_from(events: &[Event]) -> Vec<i64> {
                 .fold(e.end_ns, i64::max)
         })
         .collect()
+}
+
+/// Whether an event leaves something behind once it is over (a loss, a delay, a decline), so that
+/// it shows when a loss of signal around it ends.
+fn leaves_a_trace(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::ClipOnTap
+            | EventKind::SpliceTap
+            | EventKind::ActiveInsertion
+            | EventKind::Repair
+            | EventKind::AmplifierAgeing
+            | EventKind::VesselDamage
+            | EventKind::StationWork
+    )
+}
+
+/// Whether `e` began and ended inside another event's loss of signal on its fiber.
+fn within_outage(events: &[Event], e: &Event) -> bool {
+    events.iter().any(|o| {
+        o.id != e.id
+            && o.outage_ns > 0
+            && o.cables.iter().any(|c| e.cables.contains(c))
+            && (o.fiber_pair.is_none() || o.fiber_pair == e.fiber_pair)
+            && (o.direction.is_none() || o.direction == e.direction)
+            && o.start_ns <= e.start_ns
+            && o.start_ns.saturating_add(o.outage_ns) >= e.end_ns
+    })
 }
 
 /// Counts for one event kind, or one magnitude bin of it.
@@ -395,7 +430,8 @@ pub struct Evaluation {
     pub false_tap_like_per_cable_month: f64,
     /// Findings matching no event at all, per class.
     pub unmatched: Vec<(Class, usize)>,
-    /// Events left out: made during a loss of signal that lasts to the end of the data.
+    /// Events left out: made during a loss of signal that lasts to the end of the data, or come and
+    /// gone during one without a trace.
     pub hidden: Vec<String>,
     /// How often findings of each confidence were right.
     pub calibration: Vec<CalibrationBin>,
@@ -488,6 +524,12 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
     let (mut big_taps, mut faint_taps, mut splice_taps, mut insertions, mut reroutes) =
         ((0, 0), (0, 0), (0, 0), (0, 0), (0, 0));
     for run in runs {
+        // A step shows at the sweep after it, and a faint one is placed within a sweep or two:
+        // with six-hourly sweeps a finding may come twelve hours after the event.
+        let config = &EvalConfig {
+            after_ns: config.after_ns.max(2 * run.sweep_ns.unwrap_or(0)),
+            ..*config
+        };
         let label = format!("{}/{}", run.truth.scenario, run.truth.seed);
         eval.runs.push(label.clone());
         eval.cable_months += run.cables as f64 * run.days / MONTH_DAYS;
@@ -544,8 +586,12 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
             }
         }
         for (i, e) in events.iter().enumerate() {
-            if visible[i] > e.end_ns && visible[i] >= run.end_ns {
-                // Made during a loss of signal that lasts to the end of the data: nothing to see.
+            let inside_outage = visible[i] > e.end_ns;
+            if inside_outage
+                && (visible[i] >= run.end_ns || (!leaves_a_trace(e.kind) && within_outage(events, e)))
+            {
+                // Made during a loss of signal that lasts to the end of the data, or come and gone
+                // while the cable was cut (a trawler passing a cable under repair): nothing to see.
                 eval.hidden.push(format!("{label} {} {:?}", e.id, e.kind));
                 continue;
             }
@@ -755,7 +801,7 @@ pub fn table(eval: &Evaluation) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "runs: {}; {} findings; {:.1} cable-months; a finding matches an event from {:.0} min before it to {:.0} min after its end",
+        "runs: {}; {} findings; {:.1} cable-months; a finding matches an event from {:.0} min before it to {:.0} min (or two line-monitoring sweeps) after its end",
         eval.runs.join(", "),
         eval.findings,
         eval.cable_months,
@@ -829,7 +875,7 @@ pub fn table(eval: &Evaluation) -> String {
     if !eval.hidden.is_empty() {
         let _ = writeln!(
             s,
-            "left out (made during a loss of signal lasting to the end of the data): {}",
+            "left out (made during a loss of signal lasting to the end of the data, or come and gone inside one): {}",
             eval.hidden.join(", ")
         );
     }
@@ -989,6 +1035,7 @@ mod tests {
             cables: 1,
             days: 30.0,
             end_ns: 30 * 24 * HOUR,
+            sweep_ns: None,
         };
         let e = evaluate(&[run], &EvalConfig::default());
         let taps = e.kinds.iter().find(|k| k.kind == EventKind::ClipOnTap).unwrap();

@@ -96,8 +96,29 @@ fn meets(e: &Evidence, a: i64, b: i64) -> bool {
     e.start_ns <= b && e.end_ns >= a
 }
 
+/// Who else burst within `within` of a burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct BurstScope {
+    /// Fibers of the burst's own cable (itself included).
+    pub(super) own: usize,
+    /// Fibers in all.
+    pub(super) fibers: usize,
+    /// Cables.
+    pub(super) cables: usize,
+}
+
+impl BurstScope {
+    /// Something that moves a whole cable: three or more of its fibers at once. An earthquake or a
+    /// trawler moves every fiber of the cable; a hand at a patch panel the pair's two, a tapper
+    /// one. Other cables bursting meanwhile do not make a lone fiber's burst environmental (a
+    /// trawler on one cable and a tap on another can meet in a quarter of an hour).
+    pub(super) fn shared(self) -> bool {
+        self.own >= 3
+    }
+}
+
 /// Fibers and cables that burst within `within` of `e`.
-pub(super) fn burst_scope(all: &[Evidence], e: &Evidence, within: i64) -> (usize, usize) {
+pub(super) fn burst_scope(all: &[Evidence], e: &Evidence, within: i64) -> BurstScope {
     let together: Vec<&Evidence> = all
         .iter()
         .filter(|o| {
@@ -111,12 +132,16 @@ pub(super) fn burst_scope(all: &[Evidence], e: &Evidence, within: i64) -> (usize
         .map(|o| (o.cable.as_str(), o.fiber_pair, o.direction.as_str()))
         .collect();
     let cables: std::collections::BTreeSet<&str> = together.iter().map(|o| o.cable.as_str()).collect();
-    (fibers.len(), cables.len())
+    BurstScope {
+        own: fibers.iter().filter(|f| f.0 == e.cable).count(),
+        fibers: fibers.len(),
+        cables: cables.len(),
+    }
 }
 
-/// A burst shared with other fibers or cables: three fibers, or two cables.
-pub(super) fn shared(scope: (usize, usize)) -> bool {
-    scope.1 >= 2 || scope.0 >= 3
+/// Whether a burst is shared by its cable's fibers (see [`BurstScope::shared`]).
+pub(super) fn shared(scope: BurstScope) -> bool {
+    scope.shared()
 }
 
 /// True when a delay shift has an opposite partner in the other direction of the same fiber pair
@@ -182,7 +207,8 @@ pub(super) fn maintenance(s: &Scene<'_>) -> Assessment {
                     Some(st) if s.cable.is_some_and(|c| c.b_station == *st) => span == last_span,
                     _ => span == 1 || span == last_span,
                 };
-                meets(e, ns(m.start), ns(m.end))
+                // A step shows at the first sample after it: allow one PM bin or sweep.
+                meets(e, ns(m.start), ns(m.end) + 30 * MINUTE)
                     && (m.fiber_pairs.is_empty() || m.fiber_pairs.contains(&s.fiber_pair))
                     && (e.kind != EvidenceKind::LossStep || e.span.is_none_or(station_span))
                     && (e.kind != EvidenceKind::DelayShift
@@ -240,9 +266,17 @@ pub(super) fn repair(s: &Scene<'_>) -> Assessment {
                     && (m.fiber_pairs.is_empty() || m.fiber_pairs.contains(&s.fiber_pair))
                     && match e.kind {
                         EvidenceKind::LossStep => e.span.is_none_or(in_span),
-                        // Traffic moved to a protection path while the cable was cut, and back.
-                        EvidenceKind::PathChange => true,
-                        EvidenceKind::DelayShift if e.magnitude.abs() >= s.config.reroute_us => true,
+                        // Traffic moved to a protection path while the cable was cut, and back
+                        // (a move between two other paths meanwhile is not the repair's).
+                        EvidenceKind::PathChange => e.magnitude.abs() <= 1.0,
+                        EvidenceKind::DelayShift if e.magnitude.abs() >= s.config.reroute_us => {
+                            s.group.iter().any(|p| {
+                                p.kind == EvidenceKind::PathChange
+                                    && p.magnitude.abs() <= 1.0
+                                    && (p.start_ns - e.start_ns).abs() <= s.config.simultaneous_ns
+                            }) || (e.start_ns - ns(m.start)).abs() <= HOUR
+                                || (e.start_ns - ns(m.end)).abs() <= 6 * HOUR
+                        }
                         EvidenceKind::DelayShift => match m.added_km {
                             Some(km) => {
                                 let expected = km * FIBER_DELAY_US_PER_KM;
@@ -417,20 +451,23 @@ pub(super) fn environment(s: &Scene<'_>) -> Assessment {
         Class::Environmental,
         s.n(),
     );
-    let scopes: Vec<Option<(usize, usize)>> = s
+    let scopes: Vec<Option<BurstScope>> = s
         .group
         .iter()
         .map(|e| (e.kind == EvidenceKind::SopBurst).then(|| burst_scope(s.all, e, s.config.simultaneous_ns)))
         .collect();
     a.covers = scopes.iter().map(|sc| sc.is_some_and(shared)).collect();
-    a.found = scopes
-        .iter()
-        .flatten()
-        .filter(|sc| shared(**sc))
-        .max()
-        .map(|(f, c)| format!("SOP bursts on {f} fibers of {c} cables within 20 minutes"));
+    a.found = scopes.iter().flatten().filter(|sc| sc.shared()).max().map(|sc| {
+        format!(
+            "SOP bursts on {} fibers of this cable ({} of {} cables in all) within 20 minutes",
+            sc.own, sc.fibers, sc.cables
+        )
+    });
     a.none = match scopes.iter().flatten().max() {
-        Some((f, c)) => format!("burst on {f} fiber(s) of {c} cable(s) only"),
+        Some(sc) => format!(
+            "burst on {} fiber(s) of this cable only ({} of {} cable(s) in all)",
+            sc.own, sc.fibers, sc.cables
+        ),
         None => "no SOP burst".into(),
     };
     a
@@ -459,39 +496,43 @@ pub(super) fn station_work(s: &Scene<'_>) -> Assessment {
         if e.kind != EvidenceKind::SopBurst || loss_nearby(e.start_ns) {
             continue;
         }
+        // The pair's other fiber moved at once too: it burst, or the power it brings in stepped.
         let partner = s.all.iter().find(|o| {
-            o.kind == EvidenceKind::SopBurst
-                && o.cable == e.cable
+            o.cable == e.cable
                 && o.fiber_pair == e.fiber_pair
                 && o.direction != e.direction
-                && o.start_ns <= e.end_ns + within
-                && o.end_ns + within >= e.start_ns
+                && match o.kind {
+                    EvidenceKind::SopBurst => {
+                        o.start_ns <= e.end_ns + within && o.end_ns + within >= e.start_ns
+                    }
+                    EvidenceKind::PowerStep => (o.start_ns - e.end_ns).abs() <= HOUR,
+                    _ => false,
+                }
         });
-        let (fibers, cables) = burst_scope(s.all, e, within);
+        let scope = burst_scope(s.all, e, within);
+        let only_the_pair = match partner.map(|p| p.kind) {
+            Some(EvidenceKind::SopBurst) => scope.own == 2,
+            _ => scope.own == 1,
+        };
         if let Some(p) = partner
-            && fibers == 2
-            && cables == 1
+            && only_the_pair
         {
             a.covers[i] = true;
             a.found = Some(format!(
-                "bursts on both fibers of pair {} at once ({} {:.1} krad/s, {} {:.1} krad/s) and on no other fiber",
-                e.fiber_pair, e.direction, e.magnitude, p.direction, p.magnitude
+                "both fibers of pair {} moved at once ({} burst {:.1} krad/s, {} {} {:+.2}) and no other fiber of the cable",
+                e.fiber_pair,
+                e.direction,
+                e.magnitude,
+                p.direction,
+                if p.kind == EvidenceKind::SopBurst {
+                    "burst"
+                } else {
+                    "received power stepped"
+                },
+                p.magnitude
             ));
             a.evidence_for
                 .push("no loss step in any monitored span of this fiber within 12 hours".into());
-        }
-    }
-    // The power received stepping with no loss in any monitored span: at the receiving end.
-    for (i, e) in s.group.iter().enumerate() {
-        if e.kind == EvidenceKind::PowerStep && !loss_nearby(e.start_ns) && a.found.is_none() {
-            a.covers[i] = true;
-            a.found = Some(format!(
-                "the power received stepped {:+.3} dB with no loss in any monitored span",
-                e.magnitude
-            ));
-            a.evidence_against.push(
-                "no burst on the pair; a loss in the shore span next to the receiving station, which line monitoring does not see in this direction, would look the same".into(),
-            );
         }
     }
     if a.found.is_some() {
@@ -803,14 +844,44 @@ pub(super) fn tap(s: &Scene<'_>, left: &[bool]) -> Assessment {
                     e.magnitude
                 ));
             }
+            // A fiber cut and spliced again: a few microseconds more (the splitter's pigtails).
+            EvidenceKind::DelayShift
+                if outage
+                    && e.magnitude > 0.0
+                    && e.magnitude < s.config.insertion_us
+                    && !clock_like(s.all, e, s.config.simultaneous_ns) =>
+            {
+                a.covers[i] = true;
+                a.evidence_for.push(format!(
+                    "{:+.1} us of delay after a loss of signal on this fiber alone: cut and spliced again",
+                    e.magnitude
+                ));
+            }
             _ => {}
         }
     }
-    let loss = a
+    // Loss in the shore span before the receiving station, which line monitoring does not see in
+    // this direction: the power received drops with it (no repeater after it restores it).
+    let handled_alone = a
         .covers
         .iter()
         .zip(s.group)
-        .any(|(c, e)| *c && e.kind == EvidenceKind::LossStep);
+        .any(|(c, e)| *c && e.kind == EvidenceKind::SopBurst);
+    for (i, e) in unexplained(s, left) {
+        if e.kind == EvidenceKind::PowerStep && e.magnitude < 0.0 && (handled_alone || outage) {
+            a.covers[i] = true;
+            a.evidence_for.push(format!(
+                "the power received dropped {:.3} dB with the handling: loss in the shore span before the receiving station, which line monitoring does not see in this direction",
+                -e.magnitude
+            ));
+        }
+    }
+    let loss = a.covers.iter().zip(s.group).any(|(c, e)| {
+        *c && matches!(
+            e.kind,
+            EvidenceKind::LossStep | EvidenceKind::PowerStep | EvidenceKind::DelayShift
+        )
+    });
     let burst = a
         .covers
         .iter()

@@ -301,23 +301,32 @@ fn split_station_delays(evidence: &mut [Evidence], topology: &Topology, within: 
     }
 }
 
-/// A faint loss step is placed where its test is strongest, which noise can move by hours; where a
-/// burst of this fiber alone falls within that reach, the fiber was handled then, and the step is
-/// placed there (its first sample after the burst), so that the two make one finding.
+/// A loss step is known only to lie between the sweep before it and the sweep it shows at, and a
+/// faint one a few sweeps either way (its test is nearly as strong there). Where the fiber was
+/// handled within that reach (a burst of this fiber alone, or the end of its loss of signal: a
+/// splice), that is when the loss came, and the step is placed there so that they make one
+/// finding.
 fn place_steps_at_handling(evidence: &mut [Evidence], config: &FusionConfig) {
-    let bursts: Vec<(String, u32, String, i64, i64)> = evidence
+    let handled: Vec<(String, u32, String, i64, i64, &'static str)> = evidence
         .iter()
-        .filter(|b| {
-            b.kind == EvidenceKind::SopBurst && !shared(burst_scope(evidence, b, config.simultaneous_ns))
-        })
-        .map(|b| {
-            (
+        .filter_map(|b| match b.kind {
+            EvidenceKind::SopBurst if !shared(burst_scope(evidence, b, config.simultaneous_ns)) => Some((
                 b.cable.clone(),
                 b.fiber_pair,
                 b.direction.clone(),
                 b.start_ns,
                 b.end_ns,
-            )
+                "burst",
+            )),
+            EvidenceKind::Outage => Some((
+                b.cable.clone(),
+                b.fiber_pair,
+                b.direction.clone(),
+                b.end_ns,
+                b.end_ns,
+                "end of the loss of signal",
+            )),
+            _ => None,
         })
         .collect();
     for e in evidence
@@ -325,18 +334,19 @@ fn place_steps_at_handling(evidence: &mut [Evidence], config: &FusionConfig) {
         .filter(|e| e.kind == EvidenceKind::LossStep && e.placement_ns > 0)
     {
         let reach = e.placement_ns;
-        let handled = bursts
+        let at = handled
             .iter()
             .filter(|b| b.0 == e.cable && b.1 == e.fiber_pair && b.2 == e.direction)
             .filter(|b| b.4 >= e.start_ns - reach && b.3 <= e.start_ns + reach)
             .min_by_key(|b| (b.4 - e.start_ns).abs());
-        if let Some(b) = handled
+        if let Some(b) = at
             && b.4 != e.start_ns
         {
             e.detail = format!(
-                "{}; placed at the burst of {} (the test placed it at {}, within its reach of {:.1} h)",
+                "{}; placed at the {} at {} (its sweeps placed it at {}, within {:.1} h)",
                 e.detail,
-                format_ns(b.3),
+                b.5,
+                format_ns(b.4),
                 format_ns(e.start_ns),
                 reach as f64 / 3.6e12
             );
