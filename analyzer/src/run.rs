@@ -168,6 +168,25 @@ struct Resume {
     recompute_from: i64,
 }
 
+/// Longest a resumed run reads back to take in the whole of an earlier finding that is still
+/// open, ns: a repair's ten days without light and the week of baseline before it.
+const MAX_REREAD_NS: i64 = 45 * 24 * 3_600_000_000_000;
+
+/// Where a resumed run starts reading: `lookback` before the previous run's data end, or earlier
+/// where a finding of that run reaching into the look-back began earlier (a repair's outage, a
+/// burst days before its faint step became conclusive), with a week of baseline before it, so that
+/// the finding is decided again from all of its evidence, as one run over everything decides it.
+fn resume_read_from(old: &[Finding], end: i64, lookback: i64, config: &DetectConfig) -> i64 {
+    let from = end.saturating_sub(lookback.max(0));
+    let open = old
+        .iter()
+        .filter(|f| f.end_ns >= from)
+        .map(|f| f.start_ns.saturating_sub(config.loss.before_ns))
+        .min()
+        .unwrap_or(from);
+    from.min(open).max(end.saturating_sub(MAX_REREAD_NS))
+}
+
 /// Whether `a` and `b` are the same finding as far as an analyst is concerned.
 fn same_verdict(a: &Finding, b: &Finding) -> bool {
     (a.class, a.explained, a.span, a.start_ns, a.evidence.len())
@@ -175,11 +194,12 @@ fn same_verdict(a: &Finding, b: &Finding) -> bool {
 }
 
 /// Joins a resumed run's findings to the previous run's. A new finding that overlaps an earlier one
-/// on its fiber replaces it (keeping its id) where this run decided it with full context (from
-/// `recompute_from`), and is then new only if its verdict changed; before that the earlier version
-/// stays. A new finding overlapping none is added when it starts where this run had full context
+/// on its fiber replaces it (keeping its id) where this run decided it with full context (it
+/// reaches past `recompute_from`; the run read from a week before the start of every earlier
+/// finding that did), and is then new only if its verdict changed; before that the earlier version
+/// stays. A new finding overlapping none is added when it reaches where this run had full context
 /// or became conclusive after the previous run's data (a faint step, an ageing window). Earlier
-/// findings from `recompute_from` on that this run, with more data, no longer makes are
+/// findings reaching past `recompute_from` that this run, with more data, no longer makes are
 /// withdrawn: one run over everything would not make them either. Returns the findings in time
 /// order, which are new, and the ids withdrawn.
 fn merge_resumed(
@@ -208,7 +228,7 @@ fn merge_resumed(
                     && o.end_ns >= f.start_ns
             })
             .collect();
-        let decided_here = f.start_ns >= resume.recompute_from;
+        let decided_here = f.end_ns >= resume.recompute_from;
         match overlapping.first() {
             Some(&i) if decided_here => {
                 let changed = !same_verdict(&kept[i].0, &f);
@@ -229,7 +249,7 @@ fn merge_resumed(
     }
     let mut withdrawn = Vec::new();
     kept.retain(|(f, _, taken)| {
-        let keep = *taken || f.start_ns < resume.recompute_from;
+        let keep = *taken || f.end_ns < resume.recompute_from;
         if !keep {
             withdrawn.push(f.id.clone());
         }
@@ -474,9 +494,12 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
             ),
         ));
     }
+    let config = DetectConfig::default();
     let mut filter = options.filter.clone();
-    if let Some(end) = resumed_from_ns {
-        let from = end.saturating_sub(options.lookback_ns.max(0));
+    let mut read_from_ns = None;
+    if let (Some(end), Some((_, old))) = (resumed_from_ns, &previous) {
+        let from = resume_read_from(old, end, options.lookback_ns, &config);
+        read_from_ns = Some(from);
         filter.since_ns = Some(filter.since_ns.map_or(from, |s| s.max(from)));
         progress(Progress::Stage(&format!(
             "resuming after {} (reading from {})",
@@ -489,7 +512,6 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
         filter,
         ..options.clone()
     };
-    let config = DetectConfig::default();
     let has = |t: &tables::Table| present.iter().any(|p| p.name == t.name);
     // The three tables' stages run at the same time on the pool: one stage's reading, which uses
     // the second core poorly, overlaps another's detection. Their outputs are joined in a fixed
@@ -540,8 +562,7 @@ fn run_in_pool(options: &RunOptions, mut progress: impl FnMut(Progress<'_>) + Se
     stages.push(("fusion", t.elapsed().as_secs_f64()));
     let mut is_new = vec![true; findings.len()];
     let mut withdrawn = Vec::new();
-    if let (Some(end), Some((_, old))) = (resumed_from_ns, previous) {
-        let read_from = end.saturating_sub(options.lookback_ns.max(0));
+    if let (Some(end), Some(read_from), Some((_, old))) = (resumed_from_ns, read_from_ns, previous) {
         let resume = Resume {
             end,
             recompute_from: read_from.saturating_add(config.loss.before_ns).min(end),

@@ -231,10 +231,8 @@ fn robust_var(d: &[f64], center: Option<f64>) -> Option<f64> {
 
 impl Noise {
     /// The noise a repeater's tests use: its own white noise, the cable's drift, and its own
-    /// steady slope on top. The repeater's own drift estimate is not used as such: a step in its
-    /// series inflates it as much as drift would, and would hide itself. What a step leaves alone
-    /// is the difference between the spread taken around zero and around the median (a step moves
-    /// few differences, a slope moves them all), so that difference, a slope's share, is added.
+    /// steady slope on top (the difference between its drift taken around zero and around the
+    /// median: a slope moves every difference, drift about as many up as down).
     fn with_own(self, own: Noise) -> Noise {
         Noise {
             sigma: own.sigma,
@@ -242,6 +240,35 @@ impl Noise {
             wander2_per_day: self.wander2_per_day,
         }
     }
+}
+
+/// A repeater's noise for its tests. Its own drift is measured with the steps it shows taken out
+/// first (found with the cable's drift alone): a step in its series would otherwise count as its
+/// own slope and drift, and hide itself.
+fn own_noise(
+    times: &[i64],
+    x: &[f64],
+    own: Noise,
+    pooled: Noise,
+    threshold: f64,
+    config: &LossConfig,
+) -> Noise {
+    let first = pooled.with_own(Noise {
+        tau2_per_day: 0.0,
+        wander2_per_day: 0.0,
+        ..own
+    });
+    let found = steps(times, x, &first, threshold, config);
+    if found.is_empty() {
+        return pooled.with_own(own);
+    }
+    let mut y = x.to_vec();
+    for s in &found {
+        y[s.at..].iter_mut().for_each(|v| *v -= s.size);
+    }
+    let mut without_steps = noise(times, &y);
+    without_steps.sigma = own.sigma;
+    pooled.with_own(without_steps)
 }
 
 /// White noise from lag-1 differences; drift from how the differences of day-long block means
@@ -710,11 +737,12 @@ fn fiber_pass(
         };
         let span = cable.and_then(|c| c.span_covered_by(&key.direction, *r));
         let (times, mut x) = finite(&g.times, row);
-        let n = pooled.with_own(noises[r]);
-        if !n.sigma.is_finite() || n.sigma <= 0.0 {
+        let own = noises[r];
+        if !own.sigma.is_finite() || own.sigma <= 0.0 {
             continue;
         }
-        clip_spikes(&mut x, n.sigma);
+        clip_spikes(&mut x, own.sigma);
+        let n = own_noise(&times, &x, own, pooled, threshold, config);
         let covers = match span {
             Some(s) => format!("repeater {r} (measures span {s} in {})", key.direction),
             None => format!("repeater {r}"),

@@ -182,25 +182,70 @@ fn values(series: &Series) -> &[f64] {
     series.values.as_slice().unwrap_or(&[])
 }
 
-/// Longest series the change-point engine sees at full resolution; longer ones are reduced to
+/// Blocks the change-point engine sees of a month of samples at most; longer series are reduced to
 /// block medians first (PELT's work grows with the square of the longest quiet stretch).
 pub const MAX_ENGINE_SAMPLES: usize = 1024;
+
+const MONTH_NS: i64 = 30 * 86_400_000_000_000;
+
+/// The first sample of each block of a series reduced for the engine: blocks of a fixed length in
+/// time (as many samples as make `max_per_month` blocks a month at the series' usual step; coarser
+/// for a series over four months long), aligned to whole multiples of that length since the epoch.
+/// A run over two weeks and one over the month then cut the same samples into the same blocks.
+fn block_starts(times: &[i64], max_per_month: usize) -> Vec<usize> {
+    let step = usual_step(times).max(1);
+    // A month's worth per block count; a series of more than four months is cut coarser still,
+    // to keep the engine's work bounded.
+    let per_month = usize::try_from(MONTH_NS / step).unwrap_or(usize::MAX).max(1);
+    let per_block = per_month
+        .div_ceil(max_per_month.max(1))
+        .max(times.len().div_ceil(4 * max_per_month.max(1)))
+        .max(1) as i64;
+    if per_block == 1 {
+        return (0..times.len()).collect();
+    }
+    let block_ns = per_block.saturating_mul(step);
+    let mut starts = Vec::new();
+    let mut last = None;
+    for (i, t) in times.iter().enumerate() {
+        let id = t.div_euclid(block_ns);
+        if last != Some(id) {
+            starts.push(i);
+            last = Some(id);
+        }
+    }
+    starts
+}
+
+/// The median of each block of `values` (blocks start at `starts`).
+fn block_medians(values: &[f64], starts: &[usize]) -> Vec<f64> {
+    starts
+        .iter()
+        .enumerate()
+        .map(|(k, &a)| {
+            let b = starts.get(k + 1).copied().unwrap_or(values.len());
+            let mut v = values[a..b].to_vec();
+            crate::robust::median_in_place(&mut v).unwrap_or(f64::NAN)
+        })
+        .collect()
+}
 
 /// Steps of a long series: found on block medians (robust to the spikes a block may hold), each
 /// then placed at the sample, within the blocks either side, that best splits the raw values into
 /// two levels.
-fn steps_long(values: &[f64], engine: &EngineConfig, max_samples: usize) -> Vec<(usize, f64, f64)> {
-    let block = values.len().div_ceil(max_samples.max(1)).max(1);
-    if block == 1 {
+fn steps_long(
+    times: &[i64],
+    values: &[f64],
+    engine: &EngineConfig,
+    max_per_month: usize,
+) -> Vec<(usize, f64, f64)> {
+    let starts = block_starts(times, max_per_month);
+    if starts.len() == values.len() {
         return steps(values, engine);
     }
-    let medians: Vec<f64> = values
-        .chunks(block)
-        .map(|c| {
-            let mut v = c.to_vec();
-            crate::robust::median_in_place(&mut v).unwrap_or(f64::NAN)
-        })
-        .collect();
+    let medians = block_medians(values, &starts);
+    let block = values.len().div_ceil(starts.len().max(1)).max(1);
+    let start_of = |k: usize| starts.get(k).copied().unwrap_or(values.len());
     // A transient excursion is as long in time as at full resolution: fewer blocks.
     let engine = EngineConfig {
         max_excursion: engine.max_excursion.div_ceil(block).max(1),
@@ -233,8 +278,8 @@ fn steps_long(values: &[f64], engine: &EngineConfig, max_samples: usize) -> Vec<
             let d = after - before;
             // Two blocks either side (the median of a block straddling a weak step may side with
             // either level), never beyond the two segments.
-            let lo = w[1].start.saturating_sub(2).max(w[0].start) * block;
-            let hi = ((w[1].start + 2).min(w[1].end) * block).min(values.len());
+            let lo = start_of(w[1].start.saturating_sub(2).max(w[0].start));
+            let hi = start_of((w[1].start + 2).min(w[1].end));
             let window: Vec<(usize, f64)> = (lo..hi)
                 .filter(|&i| values[i].is_finite())
                 .map(|i| (i, values[i]))
@@ -243,7 +288,7 @@ fn steps_long(values: &[f64], engine: &EngineConfig, max_samples: usize) -> Vec<
             // from whole segments, a weak step is placed at its sample even with few samples around
             // it (and across a gap in the data, on the first sample after it).
             let mut cost: f64 = window.iter().map(|x| (x.1 - after).powi(2)).sum();
-            let mut best = (cost, window.first().map_or(w[1].start * block, |x| x.0));
+            let mut best = (cost, window.first().map_or(start_of(w[1].start), |x| x.0));
             for (k, &(_, v)) in window.iter().enumerate() {
                 cost += (v - before).powi(2) - (v - after).powi(2);
                 if let Some(&(next, _)) = window.get(k + 1)
@@ -265,6 +310,7 @@ pub fn latency(series: &[Series], config: &DetectConfig) -> Vec<Evidence> {
             let times = s.times_ns.as_slice().unwrap_or(&[]);
             let clean = crate::robust::without_diurnal(times, values(s));
             steps_long(
+                times,
                 clean.as_deref().unwrap_or(values(s)),
                 &config.engine,
                 MAX_ENGINE_SAMPLES,
@@ -461,7 +507,7 @@ pub fn optical(fibers: &[FiberSeries], expected: &ReportingTimes, config: &Detec
             // Received power: a step of the fiber's median over channels is at the receiving end.
             if !f.rx_dbm.is_empty() {
                 let rx = crate::robust::without_diurnal(&f.times_ns, &f.rx_dbm).unwrap_or_else(|| f.rx_dbm.clone());
-                for (i, d, sig) in steps_long(&rx, &config.engine, MAX_ENGINE_SAMPLES) {
+                for (i, d, sig) in steps_long(&f.times_ns, &rx, &config.engine, MAX_ENGINE_SAMPLES) {
                     if d.abs() < config.min_power_step_db {
                         continue;
                     }
@@ -476,7 +522,12 @@ pub fn optical(fibers: &[FiberSeries], expected: &ReportingTimes, config: &Detec
             }
             // Q steps of the fiber as a whole.
             let q = crate::robust::without_diurnal(&f.times_ns, &f.q_db);
-            for (i, d, sig) in steps_long(q.as_deref().unwrap_or(&f.q_db), &config.engine, MAX_ENGINE_SAMPLES) {
+            for (i, d, sig) in steps_long(
+                &f.times_ns,
+                q.as_deref().unwrap_or(&f.q_db),
+                &config.engine,
+                MAX_ENGINE_SAMPLES,
+            ) {
                 if d.abs() < config.min_q_step_db {
                     continue;
                 }
@@ -517,15 +568,9 @@ fn channel_faults(f: &FiberSeries, config: &DetectConfig) -> Vec<Evidence> {
     };
     let fiber_usual = median_sigma(&f.q_db).map_or(f64::NAN, |m| m.0);
     // Long series on block medians, like the other detectors; segments map back to whole blocks.
-    let block = f.q_dev_min.len().div_ceil(MAX_ENGINE_SAMPLES).max(1);
-    let reduced: Vec<f64> = f
-        .q_dev_min
-        .chunks(block)
-        .map(|c| {
-            let mut v = c.to_vec();
-            crate::robust::median_in_place(&mut v).unwrap_or(f64::NAN)
-        })
-        .collect();
+    let starts = block_starts(&f.times_ns, MAX_ENGINE_SAMPLES);
+    let reduced = block_medians(&f.q_dev_min, &starts);
+    let start_of = |k: usize| starts.get(k).copied().unwrap_or(f.q_dev_min.len());
     let seg = changepoint::segment(&reduced, &config.engine);
     let mut out = Vec::new();
     for s in &seg.segments {
@@ -533,7 +578,7 @@ fn channel_faults(f: &FiberSeries, config: &DetectConfig) -> Vec<Evidence> {
         if s.samples == 0 || depth > -config.min_channel_fault_db {
             continue;
         }
-        let range = s.start * block..(s.end * block).min(f.worst_channel.len());
+        let range = start_of(s.start)..start_of(s.end).min(f.worst_channel.len());
         let mut counts: BTreeMap<u32, usize> = BTreeMap::new();
         for &c in &f.worst_channel[range.clone()] {
             *counts.entry(c).or_default() += 1;
@@ -842,7 +887,8 @@ mod tests {
                 .map(|(i, e)| e + if i >= at { -size } else { 0.0 })
                 .collect();
             let full = steps(&y, &engine);
-            let reduced = steps_long(&y, &engine, 256);
+            let times: Vec<i64> = (0..n as i64).map(|i| i * 3_600_000_000_000).collect();
+            let reduced = steps_long(&times, &y, &engine, 256);
             assert_eq!(full.len(), 1, "seed {seed}: {full:?}");
             assert_eq!(reduced.len(), 1, "seed {seed}: {reduced:?}");
             cases += 1;
@@ -854,13 +900,16 @@ mod tests {
         assert_eq!(near, cases, "all within one sample");
     }
 
+    const BIN: i64 = 15 * 60_000_000_000;
+
     #[test]
     fn one_channel_dropping_is_a_channel_fault_and_all_channels_dropping_is_not() {
         let n = 200;
         let fiber = |drop_all: bool| {
             let mut f = FiberSeries {
                 key: key(0),
-                times_ns: (0..n as i64).collect(),
+                // Fifteen-minute PM bins.
+                times_ns: (0..n as i64).map(|i| i * BIN).collect(),
                 channels: vec![64; n],
                 q_db: (0..n).map(|i| 12.0 + noise(i)).collect(),
                 sop_max: vec![0.3; n],
@@ -886,7 +935,13 @@ mod tests {
             .filter(|e| e.kind == EvidenceKind::ChannelFault)
             .collect();
         assert_eq!(faults.len(), 1, "{ev:?}");
-        assert_eq!((faults[0].start_ns, faults[0].end_ns), (80, 129));
+        // Placed to the engine's blocks (three bins for a month's 1,024 blocks).
+        assert!(
+            faults[0].start_ns.abs_diff(80 * BIN) <= 3 * BIN as u64
+                && faults[0].end_ns.abs_diff(129 * BIN) <= 3 * BIN as u64,
+            "{:?}",
+            faults[0]
+        );
         assert!(
             (faults[0].magnitude + 1.2).abs() < 0.05,
             "{}",
