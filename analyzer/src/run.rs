@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AnalyzerError, Result,
-    detect::{self, DetectConfig, Evidence, Gap},
+    detect::{self, DetectConfig, Evidence, EvidenceKind, Gap},
     error::polars_ctx,
     figures::Sources,
     fusion::{Class, Finding, FusionConfig, fuse},
@@ -187,6 +187,21 @@ fn resume_read_from(old: &[Finding], end: i64, lookback: i64, config: &DetectCon
     from.min(open).max(end.saturating_sub(MAX_REREAD_NS))
 }
 
+/// Whether two findings on one fiber rest on the same observation: a piece of evidence of the same
+/// kind within a few hours (a step's placement may move with more sweeps after it). An ageing
+/// finding and a repair's path change overlap in time without being versions of each other.
+fn shares_evidence(a: &Finding, b: &Finding) -> bool {
+    const NEAR_NS: i64 = 6 * 3_600_000_000_000;
+    a.evidence.iter().any(|x| {
+        b.evidence.iter().any(|y| {
+            x.kind == y.kind
+                && ((x.start_ns - y.start_ns).abs() <= NEAR_NS
+                    // A repeater's decline goes on: each run reports the first window it sees.
+                    || (x.kind == EvidenceKind::Ageing && x.span == y.span))
+        })
+    })
+}
+
 /// Whether `a` and `b` are the same finding as far as an analyst is concerned.
 fn same_verdict(a: &Finding, b: &Finding) -> bool {
     (a.class, a.explained, a.span, a.start_ns, a.evidence.len())
@@ -226,6 +241,7 @@ fn merge_resumed(
                     && (o.span == f.span || o.span.is_none() || f.span.is_none())
                     && o.start_ns <= f.end_ns
                     && o.end_ns >= f.start_ns
+                    && shares_evidence(o, &f)
             })
             .collect();
         let decided_here = f.end_ns >= resume.recompute_from;

@@ -253,6 +253,18 @@ fn own_noise(
     threshold: f64,
     config: &LossConfig,
 ) -> Noise {
+    pooled.with_own(without_own_steps(times, x, own, pooled, threshold, config))
+}
+
+/// A repeater's own noise measured with its steps (found with the cable's drift alone) taken out.
+fn without_own_steps(
+    times: &[i64],
+    x: &[f64],
+    own: Noise,
+    pooled: Noise,
+    threshold: f64,
+    config: &LossConfig,
+) -> Noise {
     let first = pooled.with_own(Noise {
         tau2_per_day: 0.0,
         wander2_per_day: 0.0,
@@ -260,15 +272,16 @@ fn own_noise(
     });
     let found = steps(times, x, &first, threshold, config);
     if found.is_empty() {
-        return pooled.with_own(own);
+        return own;
     }
     let mut y = x.to_vec();
     for s in &found {
         y[s.at..].iter_mut().for_each(|v| *v -= s.size);
     }
-    let mut without_steps = noise(times, &y);
-    without_steps.sigma = own.sigma;
-    pooled.with_own(without_steps)
+    Noise {
+        sigma: own.sigma,
+        ..noise(times, &y)
+    }
 }
 
 /// White noise from lag-1 differences; drift from how the differences of day-long block means
@@ -607,25 +620,62 @@ pub fn line_monitoring(series: &[Series], topology: &Topology, config: &LossConf
             d.1.push(n.wander2_per_day);
         }
     }
-    let pooled: BTreeMap<&str, Noise> = drift
-        .into_iter()
-        .map(|(cable, (mut tau2, mut wander2))| {
-            let n = Noise {
-                sigma: f64::NAN,
-                tau2_per_day: median_in_place(&mut tau2).unwrap_or(0.0).max(0.0),
-                wander2_per_day: median_in_place(&mut wander2).unwrap_or(0.0).max(0.0),
-            };
-            (cable, n)
+    let pool = |drift: BTreeMap<&'_ str, (Vec<f64>, Vec<f64>)>| -> BTreeMap<String, Noise> {
+        drift
+            .into_iter()
+            .map(|(cable, (mut tau2, mut wander2))| {
+                let n = Noise {
+                    sigma: f64::NAN,
+                    tau2_per_day: median_in_place(&mut tau2).unwrap_or(0.0).max(0.0),
+                    wander2_per_day: median_in_place(&mut wander2).unwrap_or(0.0).max(0.0),
+                };
+                (cable.to_owned(), n)
+            })
+            .collect()
+    };
+    let quiet = Noise {
+        sigma: f64::NAN,
+        tau2_per_day: 0.0,
+        wander2_per_day: 0.0,
+    };
+    let first = pool(drift);
+    // Again with each repeater's own steps taken out: on a small cable many of its series may
+    // hold a step (a repair steps a span on every fiber), and a step counts as drift.
+    let clean: Vec<Vec<Noise>> = prepared
+        .par_iter()
+        .map(|(cable, p)| {
+            let series = per_cable.get(cable).copied().unwrap_or(1);
+            let threshold = step_threshold(config, series, period(&p.grid.times));
+            let pooled = first.get(*cable).copied().unwrap_or(quiet);
+            p.grid
+                .repeaters
+                .iter()
+                .zip(&p.grid.residual)
+                .filter_map(|(r, row)| {
+                    let own = p.noises[r];
+                    if !own.sigma.is_finite() || own.sigma <= 0.0 {
+                        return None;
+                    }
+                    let (times, mut x) = finite(&p.grid.times, row);
+                    clip_spikes(&mut x, own.sigma);
+                    Some(without_own_steps(&times, &x, own, pooled, threshold, config))
+                })
+                .collect()
         })
         .collect();
+    let mut drift: BTreeMap<&str, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    for ((cable, _), noises) in prepared.iter().zip(&clean) {
+        let d = drift.entry(cable).or_default();
+        for n in noises {
+            d.0.push(n.tau2_per_day);
+            d.1.push(n.wander2_per_day);
+        }
+    }
+    let pooled = pool(drift);
     prepared
         .into_par_iter()
         .flat_map_iter(|(cable, p)| {
-            let pooled = pooled.get(cable).copied().unwrap_or(Noise {
-                sigma: f64::NAN,
-                tau2_per_day: 0.0,
-                wander2_per_day: 0.0,
-            });
+            let pooled = pooled.get(cable).copied().unwrap_or(quiet);
             fiber(
                 p,
                 pooled,
@@ -684,19 +734,27 @@ fn fiber(
         return Vec::new();
     }
     let threshold = step_threshold(config, cable_series, period(&g.times));
+    // The offsets are estimated again with the strongest step found taken out, one step at a
+    // time (see `Grid::remove_offsets`): on a fiber of a few repeaters, two that stepped can move
+    // the median of every sweep between their steps, and the others would seem to step with it;
+    // taking out the strongest first, a step such a shift made up is never the strongest.
+    let mut known: Vec<KnownStep> = Vec::new();
     let mut out = fiber_pass(&g, repeaters, noises, pooled, threshold, topology, config);
-    // Again with the offsets estimated without the steps found (see `Grid::remove_offsets`):
-    // those larger than three of their repeater's sweep sigmas, which can reorder a sweep's
-    // repeaters (a smaller one cannot, and taking it out would only entrench it).
-    let known: Vec<KnownStep> = out
-        .iter()
-        .filter(|e| e.kind == EvidenceKind::LossStep && e.magnitude.abs() > 3.0 * e.sigma)
-        .filter_map(|e| {
-            let row = g.repeaters.iter().position(|&r| r == e.span_repeater)?;
-            Some((row, e.start_ns, e.magnitude))
-        })
-        .collect();
-    if !known.is_empty() {
+    for _ in 0..config.max_steps {
+        let row_of = |e: &Found| g.repeaters.iter().position(|&r| r == e.span_repeater);
+        let strongest = out
+            .iter()
+            .filter(|e| e.kind == EvidenceKind::LossStep && e.magnitude.abs() > 3.0 * e.sigma)
+            .filter(|e| {
+                !known
+                    .iter()
+                    .any(|k| Some(k.0) == row_of(e) && (k.1 - e.start_ns).abs() <= SAME_SWEEP_NS)
+            })
+            .max_by(|a, b| a.evidence.sigmas.total_cmp(&b.evidence.sigmas));
+        let Some(next) = strongest.and_then(|e| Some((row_of(e)?, e.start_ns, e.magnitude))) else {
+            break;
+        };
+        known.push(next);
         g.remove_offsets(&known);
         out = fiber_pass(&g, repeaters, noises, pooled, threshold, topology, config);
     }
@@ -761,6 +819,7 @@ fn fiber_pass(
             e.magnitude = slope;
             e.unit = "dB/day".into();
             e.sigmas = z.abs();
+            e.threshold = threshold;
             e.detected_ns = times[b - 1];
             e.detail = format!(
                 "{covers} loop-back gain falls {:.4} dB/day over the {:.0} days to {} ({:.1} sigma of its noise and drift), a straight decline rather than a step",
@@ -782,6 +841,7 @@ fn fiber_pass(
             e.magnitude = s.size;
             e.unit = "dB".into();
             e.sigmas = s.z;
+            e.threshold = threshold;
             e.detected_ns = times[s.at + s.confirmed_after - 1];
             e.placement_ns = (t - times[s.earliest]).max(times[s.latest] - t);
             e.detail = format!(

@@ -90,6 +90,10 @@ pub struct Evidence {
     /// (for a step found by accumulating sweeps, the sweep at which it reached the threshold), ns.
     #[serde(default)]
     pub detected_ns: i64,
+    /// The level `sigmas` had to reach for a detector that tests against a false-alarm budget
+    /// (loss steps); 0 otherwise.
+    #[serde(default)]
+    pub threshold: f64,
     /// For a step: how far its true time may be from `start_ns` (a faint step's test is nearly
     /// as strong a few sweeps either side), ns; 0 when placed at its sample.
     #[serde(default)]
@@ -159,6 +163,7 @@ fn evidence(key: &SeriesKey, kind: EvidenceKind, start_ns: i64, end_ns: i64) -> 
         sigmas: 0.0,
         detected_ns: end_ns,
         placement_ns: 0,
+        threshold: 0.0,
         detail: String::new(),
     }
 }

@@ -368,35 +368,69 @@ pub(super) fn cable_damage(s: &Scene<'_>) -> Assessment {
         Class::CableDamage,
         s.n(),
     );
+    // Where a fiber lost light: the span of its loss step, or, for a drop in the power it
+    // receives, the shore span before its receiving station (line monitoring does not see that
+    // span in that direction; no repeater after it restores the power).
+    let receiving_span = |direction: &str| match (direction, s.cable) {
+        (cablewatch_proto::tables::DIRECTION_A_TO_B, Some(c)) => Some(c.repeaters() + 1),
+        (cablewatch_proto::tables::DIRECTION_B_TO_A, Some(_)) => Some(1),
+        _ => None,
+    };
+    let lost_light_at = |e: &Evidence| -> Option<u32> {
+        match e.kind {
+            EvidenceKind::LossStep if e.magnitude < 0.0 => e.span,
+            EvidenceKind::PowerStep if e.magnitude < 0.0 => receiving_span(&e.direction),
+            _ => None,
+        }
+    };
+    // How many fibers can show a loss in `span` at all.
+    let able = |span: u32| {
+        s.cable.map_or(usize::MAX, |c| {
+            ["a_to_b", "b_to_a"]
+                .iter()
+                .filter(|d| c.repeater_covering(d, span).is_some() || receiving_span(d) == Some(span))
+                .count()
+                * c.fiber_pairs as usize
+        })
+    };
     let mut best: Option<(u32, Vec<String>)> = None;
     for (i, e) in s.group.iter().enumerate() {
-        let (EvidenceKind::LossStep, Some(span)) = (e.kind, e.span) else {
+        let Some(span) = lost_light_at(e) else {
             continue;
         };
-        if e.magnitude >= 0.0 {
-            continue;
-        }
         let others: Vec<String> = s
             .all
             .iter()
             .filter(|o| {
-                o.kind == EvidenceKind::LossStep
-                    && o.cable == e.cable
+                o.cable == e.cable
                     && (o.fiber_pair, o.direction.as_str()) != (e.fiber_pair, e.direction.as_str())
-                    && o.span == Some(span)
-                    && o.magnitude < 0.0
+                    && lost_light_at(o) == Some(span)
                     && (o.start_ns - e.start_ns).abs() <= DAMAGE_SLACK_NS
             })
             .map(|o| {
                 format!(
-                    "fiber pair {} {} {:.3} dB",
-                    o.fiber_pair, o.direction, -o.magnitude
+                    "fiber pair {} {} {:.3} dB{}",
+                    o.fiber_pair,
+                    o.direction,
+                    -o.magnitude,
+                    if o.kind == EvidenceKind::PowerStep {
+                        " (received power)"
+                    } else {
+                        ""
+                    }
                 )
             })
             .collect();
-        // Two other fibers stepping in the same span within hours: independent false steps (a
-        // budget of 0.1 per cable-month each) do not meet like that.
-        if others.len() >= 2 {
+        let others: Vec<String> = {
+            let mut v = others;
+            v.sort();
+            v.dedup();
+            v
+        };
+        // Two other fibers losing light in the same span within hours (or every other fiber that
+        // could show it, on a small cable): independent false steps (a budget of 0.1 per
+        // cable-month each) do not meet like that.
+        if others.len() >= 2 || (!others.is_empty() && others.len() + 1 >= able(span)) {
             a.covers[i] = true;
             if best.as_ref().is_none_or(|b| b.1.len() < others.len()) {
                 best = Some((span, others));

@@ -858,6 +858,7 @@ mod tests {
             sigmas: 10.0,
             detected_ns: t,
             placement_ns: 0,
+            threshold: 0.0,
             detail: String::new(),
         }
     }

@@ -249,6 +249,119 @@ fn resumed_runs_add_up_to_a_full_run() {
     assert_eq!(again.findings.len(), resumed.findings.len());
 }
 
+/// A scheduled job runs daily with `--resume`; the README promises the findings of one run over
+/// everything. A month of the tiny plant with evidence that a cut splits: a faint tap whose loss
+/// needs days of sweeps after a weak burst, a repair whose outage spans several runs, a reroute
+/// over two days, an insertion, a trawler damaging the cable, station work and a repeater ageing
+/// (its decline needs two weeks). Thirty daily runs end with what one run over the month finds.
+#[test]
+fn a_month_in_daily_runs_finds_what_one_run_over_it_finds() {
+    let mut s = Scenario::load("tiny").unwrap();
+    s.days = 30.0;
+    let day = 24 * 3_600_000_000_000_i64;
+    let at =
+        |d: f64| chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(s.start_ns + (d * day as f64) as i64);
+    let event =
+        |kind, d: f64, fp: Option<u32>, dir: Option<&str>, span: Option<u32>, magnitude: f64| FixedEvent {
+            kind,
+            cable: cablewatch_proto::CableId::try_new("tiny-1").unwrap(),
+            start: at(d),
+            fiber_pair: fp,
+            direction: dir.map(str::to_owned),
+            span,
+            channel: None,
+            magnitude: Some(magnitude),
+            logged: Some(kind == EventKind::Repair),
+            bend: Some(false),
+            duration_h: None,
+        };
+    s.events.fixed = vec![
+        event(EventKind::ClipOnTap, 4.3, Some(1), Some("a_to_b"), Some(2), 0.3),
+        event(EventKind::ClipOnTap, 8.6, Some(2), Some("b_to_a"), Some(3), 0.07),
+        event(
+            EventKind::AmplifierAgeing,
+            2.0,
+            Some(2),
+            Some("a_to_b"),
+            Some(4),
+            0.01,
+        ),
+        event(EventKind::Repair, 12.2, None, None, Some(3), 0.25),
+        event(EventKind::UnexplainedReroute, 18.9, Some(1), None, None, 2500.0),
+        event(
+            EventKind::ActiveInsertion,
+            21.4,
+            Some(2),
+            Some("a_to_b"),
+            Some(1),
+            90.0,
+        ),
+        event(EventKind::VesselDamage, 24.1, None, None, Some(1), 0.2),
+        event(EventKind::StationWork, 26.7, Some(1), None, None, -0.5),
+    ];
+    s.events.fixed[3].duration_h = Some(60.0);
+    let dir = tempfile::tempdir().unwrap();
+    let whole = write_tiny(&s, 21, dir.path());
+    let once = run(&whole, |_| {}).unwrap();
+    let daily_out = dir.path().join("daily");
+    let mut daily = None;
+    for d in 1..=30 {
+        let options = RunOptions {
+            out: daily_out.clone(),
+            resume: true,
+            filter: Filter {
+                until_ns: Some(s.start_ns + d * day),
+                ..Filter::default()
+            },
+            ..whole.clone()
+        };
+        daily = Some(run(&options, |_| {}).unwrap());
+    }
+    let daily = daily.unwrap();
+    // Compared: every finding but those resting only on loss steps within a tenth of their test's
+    // threshold (each run estimates the noise from the data it reads, so a step at the threshold
+    // may pass in one and not the other); a repeater's ageing by where it is (each run reports the
+    // first two-week window in which the decline clears its test).
+    let marginal = |f: &&cablewatch_analyzer::fusion::Finding| {
+        f.evidence.iter().all(|e| {
+            e.kind == cablewatch_analyzer::detect::EvidenceKind::LossStep && e.sigmas < 1.1 * e.threshold
+        })
+    };
+    let key = |f: &cablewatch_analyzer::fusion::Finding| {
+        let ageing = f
+            .evidence
+            .iter()
+            .any(|e| e.kind == cablewatch_analyzer::detect::EvidenceKind::Ageing);
+        (
+            f.class,
+            f.explained,
+            f.fiber_pair,
+            f.direction.clone(),
+            f.span,
+            if ageing { 0 } else { f.start_ns },
+            f.evidence.len(),
+        )
+    };
+    let mut a: Vec<_> = once.findings.iter().filter(|f| !marginal(f)).map(key).collect();
+    let mut b: Vec<_> = daily.findings.iter().filter(|f| !marginal(f)).map(key).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "one run (left) and daily runs (right) differ");
+    let marginal_count = |r: &cablewatch_analyzer::run::RunReport| r.findings.iter().filter(marginal).count();
+    assert!(
+        marginal_count(&once) + marginal_count(&daily) <= 2,
+        "more than two findings at the threshold"
+    );
+    // The attacks are among them, each once.
+    for class in [Class::TapLike, Class::InsertionLike, Class::Reroute] {
+        assert!(
+            once.findings.iter().any(|f| f.class == class && !f.explained),
+            "no {class:?} finding: {:#?}",
+            once.findings
+        );
+    }
+}
+
 /// Bad input stops `run` with exit status 2 and a message naming the file or field: a corrupt
 /// Parquet file, a column of the wrong type, a direction that is not one, an unknown cable.
 #[test]
