@@ -557,11 +557,19 @@ fn span_view(
     };
     let rows = rows_error(&finding.id);
     let t = || col(c::TIME).cast(DataType::Int64);
-    let gain = || col(c::LOOPBACK_GAIN_DB).cast(DataType::Float64);
+    // Each sweep's common calibration offset (the median over the fiber's repeaters in that
+    // sweep) taken out, as the detector does: what is left is what each span did.
+    let raw = || col(c::LOOPBACK_GAIN_DB).cast(DataType::Float64);
+    let gain = || col("gain");
     let Some(lf) = table_scan(sources.data, &LINE_MONITORING, window)? else {
         return Ok(None);
     };
+    let sweep_median = raw()
+        .median()
+        .over([col(c::FIBER_PAIR), col(c::DIRECTION), col(c::SWEEP_ID)])
+        .map_err(&rows)?;
     let df = lf
+        .with_column((raw() - sweep_median).alias("gain"))
         .group_by([col(c::FIBER_PAIR), col(c::DIRECTION), col(c::REPEATER)])
         .agg([
             gain()
@@ -640,7 +648,7 @@ fn span_view(
         format!(" The largest change on this fiber is {v:+.3} dB at km {km:.0}.")
     });
     let caption = format!(
-        "Median loop-back gain after the finding minus before, per span along the cable (each repeater drawn at the middle of the span its loop-back measures in its direction); this fiber in colour, every other fiber pair and direction in grey. {located}{largest}"
+        "Median loop-back gain after the finding minus before, per span along the cable (each repeater drawn at the middle of the span its loop-back measures in its direction, each sweep's common calibration offset taken out); this fiber in colour, every other fiber pair and direction in grey. {located}{largest}"
     );
     write(&plot, dir, format!("{}-span.png", finding.id), caption)
 }

@@ -216,6 +216,9 @@ pub struct FixedEvent {
     /// random one's when unset. Not for amplifier ageing, which lasts to the end.
     #[serde(default)]
     pub duration_h: Option<f64>,
+    /// Peak SOP rate of its burst, krad/s, for kinds that burst; drawn when unset.
+    #[serde(default)]
+    pub sop_peak_krad_s: Option<f64>,
 }
 
 /// Events a scenario asks for: counts by kind placed at random, and explicit ones.
@@ -567,6 +570,17 @@ fn draw(
             e.magnitude = hours;
             e.unit = "h".into();
             e.end_ns = start + (hours * HOUR as f64) as i64;
+        }
+    }
+    if let Some(peak) = fixed.and_then(|f| f.sop_peak_krad_s) {
+        if !(peak.is_finite() && peak > 0.0) || e.sop_peak_krad_s == 0.0 {
+            return Err(bad(format!(
+                "sop_peak_krad_s {peak} for {kind:?}: a positive peak, for a kind that bursts"
+            )));
+        }
+        e.sop_peak_krad_s = peak;
+        if kind == EventKind::VesselContact {
+            e.magnitude = peak;
         }
     }
     // A fixed duration replaces the drawn one after every draw, so the rest of the scenario stays

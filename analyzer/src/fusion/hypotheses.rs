@@ -951,3 +951,318 @@ pub(super) fn tap(s: &Scene<'_>, left: &[bool]) -> Assessment {
 pub(super) fn malicious(s: &Scene<'_>, left: &[bool]) -> Vec<Assessment> {
     vec![reroute(s, left), insertion(s, left), tap(s, left)]
 }
+
+#[cfg(test)]
+mod tests {
+    //! One test per hypothesis: what it holds for, and the look-alike it must not take.
+
+    use cablewatch_proto::{
+        CableId,
+        context::{Repair, Seismic, VesselPass},
+        topology::Topology,
+    };
+
+    use super::*;
+
+    const T: i64 = 1_790_000_000_000_000_000;
+
+    fn topology() -> Topology {
+        // One 310 km cable, 4 repeaters (5 spans), 2 fiber pairs.
+        Topology::from_toml_file(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../testdata/topology-tiny.toml"
+        )))
+        .unwrap()
+    }
+
+    fn ev(
+        kind: EvidenceKind,
+        fp: u32,
+        dir: &str,
+        minutes: i64,
+        magnitude: f64,
+        span: Option<u32>,
+    ) -> Evidence {
+        Evidence {
+            kind,
+            cable: "tiny-1".into(),
+            direction: dir.into(),
+            fiber_pair: fp,
+            span,
+            start_ns: T + minutes * MINUTE,
+            end_ns: T + minutes * MINUTE,
+            magnitude,
+            unit: String::new(),
+            sigmas: 8.0,
+            detected_ns: T + minutes * MINUTE,
+            placement_ns: 0,
+            threshold: 0.0,
+            detail: format!("{kind:?}"),
+        }
+    }
+
+    /// Checks `check` on the finding made of `group` (all on the first piece's fiber), with `others`
+    /// elsewhere in the run and `records` on the cable.
+    fn assess(
+        check: impl Fn(&Scene<'_>) -> Assessment,
+        group: &[Evidence],
+        others: &[Evidence],
+        records: &[ContextRecord],
+    ) -> Assessment {
+        let topology = topology();
+        let all: Vec<Evidence> = group.iter().chain(others).cloned().collect();
+        let config = FusionConfig::default();
+        let scene = Scene {
+            group,
+            all: &all,
+            cable: topology.cable("tiny-1"),
+            records: records.iter().collect(),
+            gaps: &[],
+            fiber_pair: group[0].fiber_pair,
+            direction: &group[0].direction,
+            config: &config,
+        };
+        check(&scene)
+    }
+
+    fn attack(check: fn(&Scene<'_>, &[bool]) -> Assessment) -> impl Fn(&Scene<'_>) -> Assessment {
+        move |s| check(s, &vec![true; s.group.len()])
+    }
+
+    fn utc(minutes: i64) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(T + minutes * MINUTE)
+    }
+
+    fn cable() -> CableId {
+        CableId::try_new("tiny-1").unwrap()
+    }
+
+    #[test]
+    fn cable_damage_is_every_fiber_losing_light_in_one_span() {
+        // Span 3 is seen by repeater 3 going A to B and repeater 2 going B to A: all four fibers.
+        let step = |fp, dir, m| ev(EvidenceKind::LossStep, fp, dir, m, -0.2, Some(3));
+        let others = [
+            step(1, "b_to_a", 60),
+            step(2, "a_to_b", 120),
+            step(2, "b_to_a", 90),
+        ];
+        let a = assess(cable_damage, &[step(1, "a_to_b", 0)], &others, &[]);
+        assert!(a.supported() && a.covers[0], "{a:?}");
+        assert!(a.evidence_for[0].contains("span 3"), "{a:?}");
+        // A tap: one fiber alone.
+        let a = assess(cable_damage, &[step(1, "a_to_b", 0)], &[], &[]);
+        assert!(!a.supported(), "{a:?}");
+        // Span 1 only A to B sees (repeater 1); B to A it is the shore span before the receiving
+        // station, where the loss shows in the power received.
+        let shore = [
+            ev(EvidenceKind::LossStep, 2, "a_to_b", 30, -0.2, Some(1)),
+            ev(EvidenceKind::PowerStep, 1, "b_to_a", 10, -0.2, None),
+            ev(EvidenceKind::PowerStep, 2, "b_to_a", 10, -0.2, None),
+        ];
+        let a = assess(
+            cable_damage,
+            &[ev(EvidenceKind::LossStep, 1, "a_to_b", 0, -0.2, Some(1))],
+            &shore,
+            &[],
+        );
+        assert!(a.supported(), "{a:?}");
+    }
+
+    #[test]
+    fn station_work_is_both_fibers_of_a_pair_and_no_span() {
+        let burst = |fp, dir| ev(EvidenceKind::SopBurst, fp, dir, 0, 8.0, None);
+        let a = assess(station_work, &[burst(1, "a_to_b")], &[burst(1, "b_to_a")], &[]);
+        assert!(a.supported(), "{a:?}");
+        // The partner's received power instead of its burst.
+        let power = ev(EvidenceKind::PowerStep, 1, "b_to_a", 15, -0.5, None);
+        let a = assess(station_work, &[burst(1, "a_to_b")], &[power], &[]);
+        assert!(a.supported(), "{a:?}");
+        // One fiber alone: handling of that fiber, not of the pair at a patch panel.
+        let a = assess(station_work, &[burst(1, "a_to_b")], &[], &[]);
+        assert!(!a.supported(), "{a:?}");
+        // Loss in a span of the fiber at the same time: not station work.
+        let loss = ev(EvidenceKind::LossStep, 1, "a_to_b", 30, -0.1, Some(2));
+        let a = assess(
+            station_work,
+            &[burst(1, "a_to_b")],
+            &[burst(1, "b_to_a"), loss],
+            &[],
+        );
+        assert!(!a.supported(), "{a:?}");
+    }
+
+    #[test]
+    fn a_tap_is_loss_in_a_span_or_handling_of_one_fiber() {
+        let burst = ev(EvidenceKind::SopBurst, 1, "a_to_b", 0, 40.0, None);
+        let loss = ev(EvidenceKind::LossStep, 1, "a_to_b", 30, -0.06, Some(2));
+        let a = assess(attack(tap), &[burst.clone(), loss.clone()], &[], &[]);
+        assert!(a.supported() && a.covers.iter().all(|&c| c), "{a:?}");
+        assert!(a.evidence_against.is_empty(), "{a:?}");
+        // A burst shared by the cable's fibers is the environment's, not a tap's.
+        let shared: Vec<Evidence> = [(1, "b_to_a"), (2, "a_to_b"), (2, "b_to_a")]
+            .iter()
+            .map(|&(fp, d)| ev(EvidenceKind::SopBurst, fp, d, 0, 40.0, None))
+            .collect();
+        let a = assess(attack(tap), std::slice::from_ref(&burst), &shared, &[]);
+        assert!(!a.supported(), "{a:?}");
+        // Spliced in: a loss of signal, then a few microseconds more.
+        let splice = [
+            ev(EvidenceKind::Outage, 1, "a_to_b", 0, 45.0, None),
+            ev(EvidenceKind::DelayShift, 1, "a_to_b", 50, 4.0, None),
+        ];
+        let a = assess(attack(tap), &splice, &[], &[]);
+        assert!(a.supported(), "{a:?}");
+        // In the shore span before the receiving station: the power received drops with the handling.
+        let shore = [burst, ev(EvidenceKind::PowerStep, 1, "a_to_b", 15, -0.08, None)];
+        let a = assess(attack(tap), &shore, &[], &[]);
+        assert!(a.supported() && a.covers[1], "{a:?}");
+    }
+
+    #[test]
+    fn an_insertion_is_its_delay_whatever_loss_comes_with_it() {
+        let group = [
+            ev(EvidenceKind::Outage, 2, "b_to_a", 0, 60.0, None),
+            ev(EvidenceKind::DelayShift, 2, "b_to_a", 65, 110.0, None),
+            ev(EvidenceKind::LossStep, 2, "b_to_a", 70, -0.2, Some(3)),
+        ];
+        let a = assess(attack(insertion), &group, &[], &[]);
+        assert!(a.supported() && a.covers.iter().all(|&c| c), "{a:?}");
+        // A clock: the other direction moved the opposite way at once.
+        let clock = ev(EvidenceKind::DelayShift, 2, "a_to_b", 65, -110.0, None);
+        let a = assess(attack(insertion), &group[1..2], &[clock], &[]);
+        assert!(!a.supported(), "{a:?}");
+        // Milliseconds are a route, not a device.
+        let far = ev(EvidenceKind::DelayShift, 2, "b_to_a", 0, 2500.0, None);
+        assert!(!assess(attack(insertion), std::slice::from_ref(&far), &[], &[]).supported());
+        assert!(assess(attack(reroute), &[far], &[], &[]).supported());
+    }
+
+    #[test]
+    fn a_repair_explains_its_protection_path_not_a_detour_meanwhile() {
+        let ticket = ContextRecord::Repair(Repair {
+            id: "REP-1".into(),
+            cable: cable(),
+            fault_km: 150.0,
+            start: utc(0),
+            end: utc(3 * 24 * 60),
+            fiber_pairs: vec![],
+            added_km: Some(3.0),
+            description: String::new(),
+        });
+        let mut away = ev(EvidenceKind::PathChange, 1, "a_to_b", 1, 1.0, None);
+        away.detail = "path p -> p/alt".into();
+        let moved = [away, ev(EvidenceKind::DelayShift, 1, "a_to_b", 1, 3000.0, None)];
+        let a = assess(repair, &moved, &[], std::slice::from_ref(&ticket));
+        assert!(a.supported() && a.covers.iter().all(|&c| c), "{a:?}");
+        // A move from the protection path to yet another one, a day into the repair.
+        let detour = [
+            ev(EvidenceKind::PathChange, 1, "a_to_b", 24 * 60, 2.0, None),
+            ev(EvidenceKind::DelayShift, 1, "a_to_b", 24 * 60, 1800.0, None),
+        ];
+        let a = assess(repair, &detour, &[], std::slice::from_ref(&ticket));
+        assert!(a.covers.iter().all(|&c| !c), "{a:?}");
+        assert!(assess(attack(reroute), &detour, &[], &[]).supported());
+    }
+
+    #[test]
+    fn records_explain_bursts_in_their_time_and_nothing_else() {
+        let quake = ContextRecord::Seismic(Seismic {
+            id: "us7000".into(),
+            time: utc(0),
+            latitude: 0.0,
+            longitude: 0.0,
+            depth_km: 10.0,
+            magnitude: 6.4,
+            cables: vec![cable()],
+        });
+        let burst = ev(EvidenceKind::SopBurst, 1, "a_to_b", 10, 9.0, None);
+        let loss = ev(EvidenceKind::LossStep, 1, "a_to_b", 10, -0.1, Some(2));
+        let a = assess(
+            earthquake,
+            &[burst.clone(), loss.clone()],
+            &[],
+            std::slice::from_ref(&quake),
+        );
+        assert_eq!(a.covers, vec![true, false], "{a:?}");
+        let late = ev(EvidenceKind::SopBurst, 1, "a_to_b", 120, 9.0, None);
+        assert!(!assess(earthquake, &[late], &[], &[quake]).supported());
+        let pass = ContextRecord::Vessel(VesselPass {
+            id: "AIS-1".into(),
+            cable: cable(),
+            start: utc(0),
+            end: utc(30),
+            km_from: 10.0,
+            km_to: 14.0,
+            mmsi: None,
+            vessel_type: "fishing".into(),
+        });
+        let a = assess(vessel, &[burst, loss], &[], &[pass]);
+        assert_eq!(a.covers, vec![true, false], "{a:?}");
+    }
+
+    #[test]
+    fn many_fibers_of_one_cable_are_the_environment() {
+        let burst = |fp, dir| ev(EvidenceKind::SopBurst, fp, dir, 0, 9.0, None);
+        let others = [burst(1, "b_to_a"), burst(2, "a_to_b")];
+        assert!(assess(environment, &[burst(1, "a_to_b")], &others, &[]).supported());
+        // Two fibers: a pair at a patch panel; another cable bursting meanwhile does not count.
+        let mut elsewhere = burst(1, "a_to_b");
+        elsewhere.cable = "other-9".into();
+        let a = assess(
+            environment,
+            &[burst(1, "a_to_b")],
+            &[burst(1, "b_to_a"), elsewhere],
+            &[],
+        );
+        assert!(!a.supported(), "{a:?}");
+    }
+
+    #[test]
+    fn equipment_signatures_account_for_their_own_evidence() {
+        let decline = ev(EvidenceKind::Ageing, 2, "a_to_b", 0, -0.006, Some(4));
+        let a = assess(ageing, &[decline], &[], &[]);
+        assert!(a.supported(), "{a:?}");
+        let fault = ev(EvidenceKind::ChannelFault, 2, "a_to_b", 0, -1.2, None);
+        let step = ev(EvidenceKind::LossStep, 2, "a_to_b", 0, -0.1, Some(2));
+        let a = assess(channel_fault, &[fault, step], &[], &[]);
+        assert_eq!(a.covers, vec![true, false], "{a:?}");
+        let shift = ev(EvidenceKind::DelayShift, 1, "a_to_b", 0, 500.0, None);
+        let opposite = ev(EvidenceKind::DelayShift, 1, "b_to_a", 5, -500.0, None);
+        assert!(assess(clock, std::slice::from_ref(&shift), &[opposite], &[]).supported());
+        assert!(!assess(clock, &[shift], &[], &[]).supported());
+        let mut back = ev(EvidenceKind::PathChange, 1, "a_to_b", 0, -1.0, None);
+        back.detail = "path p/alt -> p (back to the usual path)".into();
+        assert!(assess(end_of_reroute, &[back], &[], &[]).supported());
+    }
+
+    #[test]
+    fn data_quality_names_a_gap_next_to_a_step_and_explains_nothing() {
+        let topology = topology();
+        let step = [ev(EvidenceKind::LossStep, 1, "a_to_b", 0, -0.1, Some(2))];
+        let gap = Gap {
+            cable: "tiny-1".into(),
+            direction: "a_to_b".into(),
+            start_ns: T - 3 * HOUR,
+            end_ns: T - MINUTE,
+            start: String::new(),
+            end: String::new(),
+            cause: "station not reporting".into(),
+            ongoing: false,
+        };
+        let config = FusionConfig::default();
+        let gaps = [gap];
+        let scene = Scene {
+            group: &step,
+            all: &step,
+            cable: topology.cable("tiny-1"),
+            records: vec![],
+            gaps: &gaps,
+            fiber_pair: 1,
+            direction: "a_to_b",
+            config: &config,
+        };
+        let a = data_quality(&scene);
+        assert!(!a.evidence_for.is_empty() && !a.supported(), "{a:?}");
+        assert!(a.covers.iter().all(|&c| !c));
+    }
+}

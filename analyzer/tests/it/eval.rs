@@ -32,6 +32,7 @@ fn generate_and_run() -> tempfile::TempDir {
         logged,
         bend: Some(false),
         duration_h: None,
+        sop_peak_krad_s: None,
     };
     s.events.fixed = vec![
         fixed(EventKind::ClipOnTap, 20, Some(1), "a_to_b", Some(2), 0.25, None),

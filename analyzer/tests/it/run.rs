@@ -57,6 +57,7 @@ pub(crate) fn tap_and_earthquake() -> Scenario {
         logged: None,
         bend: Some(false),
         duration_h: None,
+        sop_peak_krad_s: None,
     };
     s.events.fixed = vec![
         fixed(EventKind::ClipOnTap, 30, 0.3),
@@ -192,6 +193,7 @@ fn resumed_runs_add_up_to_a_full_run() {
         logged: None,
         bend: Some(false),
         duration_h: None,
+        sop_peak_krad_s: None,
     }];
     let dir = tempfile::tempdir().unwrap();
     let full = write_tiny(&s, 4, dir.path());
@@ -274,6 +276,7 @@ fn a_month_in_daily_runs_finds_what_one_run_over_it_finds() {
             logged: Some(kind == EventKind::Repair),
             bend: Some(false),
             duration_h: None,
+            sop_peak_krad_s: None,
         };
     s.events.fixed = vec![
         event(EventKind::ClipOnTap, 4.3, Some(1), Some("a_to_b"), Some(2), 0.3),

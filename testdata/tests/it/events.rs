@@ -33,6 +33,7 @@ fn fixed(kind: EventKind, start: &str) -> FixedEvent {
         logged: None,
         bend: Some(false),
         duration_h: None,
+        sop_peak_krad_s: None,
     }
 }
 
