@@ -105,15 +105,18 @@ pub(super) struct BurstScope {
     pub(super) fibers: usize,
     /// Cables.
     pub(super) cables: usize,
+    /// Fiber pairs of the burst's own cable.
+    pub(super) pairs: usize,
 }
 
 impl BurstScope {
-    /// Something that moves a whole cable: three or more of its fibers at once. An earthquake or a
-    /// trawler moves every fiber of the cable; a hand at a patch panel the pair's two, a tapper
-    /// one. Other cables bursting meanwhile do not make a lone fiber's burst environmental (a
+    /// Something that moves a whole cable: three or more of its fibers at once, or two of
+    /// different pairs. An earthquake or a trawler moves every fiber of the cable (on a noisy
+    /// plant only some of them clear their burst level); a hand at a patch panel the pair's two, a
+    /// tapper one. Other cables bursting meanwhile do not make a lone fiber's burst environmental (a
     /// trawler on one cable and a tap on another can meet in a quarter of an hour).
     pub(super) fn shared(self) -> bool {
-        self.own >= 3
+        self.own >= 3 || (self.own >= 2 && self.pairs >= 2)
     }
 }
 
@@ -132,10 +135,13 @@ pub(super) fn burst_scope(all: &[Evidence], e: &Evidence, within: i64) -> BurstS
         .map(|o| (o.cable.as_str(), o.fiber_pair, o.direction.as_str()))
         .collect();
     let cables: std::collections::BTreeSet<&str> = together.iter().map(|o| o.cable.as_str()).collect();
+    let own: Vec<&(&str, u32, &str)> = fibers.iter().filter(|f| f.0 == e.cable).collect();
+    let pairs: std::collections::BTreeSet<u32> = own.iter().map(|f| f.1).collect();
     BurstScope {
-        own: fibers.iter().filter(|f| f.0 == e.cable).count(),
+        own: own.len(),
         fibers: fibers.len(),
         cables: cables.len(),
+        pairs: pairs.len(),
     }
 }
 
@@ -273,7 +279,8 @@ pub(super) fn repair(s: &Scene<'_>) -> Assessment {
                             s.group.iter().any(|p| {
                                 p.kind == EvidenceKind::PathChange
                                     && p.magnitude.abs() <= 1.0
-                                    && (p.start_ns - e.start_ns).abs() <= s.config.simultaneous_ns
+                                    // Probes every few minutes, reduced to blocks: within two hours.
+                                    && (p.start_ns - e.start_ns).abs() <= 2 * HOUR
                             }) || (e.start_ns - ns(m.start)).abs() <= HOUR
                                 || (e.start_ns - ns(m.end)).abs() <= 6 * HOUR
                         }
@@ -405,7 +412,7 @@ pub(super) fn cable_damage(s: &Scene<'_>) -> Assessment {
                 o.cable == e.cable
                     && (o.fiber_pair, o.direction.as_str()) != (e.fiber_pair, e.direction.as_str())
                     && lost_light_at(o) == Some(span)
-                    && (o.start_ns - e.start_ns).abs() <= DAMAGE_SLACK_NS
+                    && (o.start_ns - e.start_ns).abs() <= DAMAGE_SLACK_NS + e.placement_ns + o.placement_ns
             })
             .map(|o| {
                 format!(
@@ -430,7 +437,25 @@ pub(super) fn cable_damage(s: &Scene<'_>) -> Assessment {
         // Two other fibers losing light in the same span within hours (or every other fiber that
         // could show it, on a small cable): independent false steps (a budget of 0.1 per
         // cable-month each) do not meet like that.
-        if others.len() >= 2 || (!others.is_empty() && others.len() + 1 >= able(span)) {
+        // Or one other, in a span on the shelf, hours after something moved the whole cable: the
+        // contact of a trawler or an anchor (on a noisy plant not every fiber's step clears its
+        // threshold).
+        let shallow = s.cable.is_some_and(|c| {
+            s.span_km(span)
+                .and_then(|(a, b)| c.depth_at_km((a + b) / 2.0))
+                .is_some_and(|d| d < 1000.0)
+        });
+        let contact = s.all.iter().any(|o| {
+            o.kind == EvidenceKind::SopBurst
+                && o.cable == e.cable
+                && o.start_ns <= e.start_ns
+                && o.start_ns >= e.start_ns - 24 * HOUR - e.placement_ns
+                && shared(burst_scope(s.all, o, s.config.simultaneous_ns))
+        });
+        if others.len() >= 2
+            || (!others.is_empty() && others.len() + 1 >= able(span))
+            || (others.len() == 1 && shallow && contact)
+        {
             a.covers[i] = true;
             if best.as_ref().is_none_or(|b| b.1.len() < others.len()) {
                 best = Some((span, others));

@@ -329,19 +329,26 @@ fn place_steps_at_handling(evidence: &mut [Evidence], config: &FusionConfig) {
             _ => None,
         })
         .collect();
-    for e in evidence
-        .iter_mut()
-        .filter(|e| e.kind == EvidenceKind::LossStep && e.placement_ns > 0)
-    {
+    // Steps placed most precisely first; a handling already taken by a step in another span is
+    // that step's (two taps do not share one fitting), so a vaguer step is left where it is.
+    let mut order: Vec<usize> = (0..evidence.len())
+        .filter(|&i| evidence[i].kind == EvidenceKind::LossStep && evidence[i].placement_ns > 0)
+        .collect();
+    order.sort_by_key(|&i| evidence[i].placement_ns);
+    let mut taken: Vec<(usize, Option<u32>)> = Vec::new();
+    for i in order {
+        let e = &mut evidence[i];
         let reach = e.placement_ns;
         let at = handled
             .iter()
-            .filter(|b| b.0 == e.cable && b.1 == e.fiber_pair && b.2 == e.direction)
-            .filter(|b| b.4 >= e.start_ns - reach && b.3 <= e.start_ns + reach)
-            .min_by_key(|b| (b.4 - e.start_ns).abs());
-        if let Some(b) = at
-            && b.4 != e.start_ns
-        {
+            .enumerate()
+            .filter(|(_, b)| b.0 == e.cable && b.1 == e.fiber_pair && b.2 == e.direction)
+            .filter(|(_, b)| b.4 >= e.start_ns - reach && b.3 <= e.start_ns + reach)
+            .filter(|(k, _)| !taken.iter().any(|&(t, span)| t == *k && span != e.span))
+            .min_by_key(|(_, b)| (b.4 - e.start_ns).abs());
+        let Some((k, b)) = at else { continue };
+        taken.push((k, e.span));
+        if b.4 != e.start_ns {
             e.detail = format!(
                 "{}; placed at the {} at {} (its sweeps placed it at {}, within {:.1} h)",
                 e.detail,
@@ -1037,10 +1044,11 @@ mod tests {
                 evidence.push(ev(EvidenceKind::SopBurst, fp, dir, 10 * HOUR, 50.0, None));
             }
         }
-        // Loss steps with bursts on pairs 1 and 3, days later: two tap-like incidents.
-        for fp in [1, 3] {
-            evidence.push(ev(EvidenceKind::SopBurst, fp, "a_to_b", 60 * HOUR, 90.0, None));
-            evidence.push(ev(EvidenceKind::LossStep, fp, "a_to_b", 61 * HOUR, -0.3, Some(2)));
+        // Loss steps with bursts on pairs 1 and 3, days later and an hour apart: two tap-like
+        // incidents (bursts on two pairs at once would be the cable moving).
+        for (fp, h) in [(1, 60), (3, 61)] {
+            evidence.push(ev(EvidenceKind::SopBurst, fp, "a_to_b", h * HOUR, 90.0, None));
+            evidence.push(ev(EvidenceKind::LossStep, fp, "a_to_b", (h + 1) * HOUR, -0.3, Some(2)));
         }
         let f = fuse_(evidence, &topology, &Context::default(), &FusionConfig::default());
         let of = |c: Class| -> BTreeSet<&str> {
