@@ -1048,7 +1048,14 @@ mod tests {
         // incidents (bursts on two pairs at once would be the cable moving).
         for (fp, h) in [(1, 60), (3, 61)] {
             evidence.push(ev(EvidenceKind::SopBurst, fp, "a_to_b", h * HOUR, 90.0, None));
-            evidence.push(ev(EvidenceKind::LossStep, fp, "a_to_b", (h + 1) * HOUR, -0.3, Some(2)));
+            evidence.push(ev(
+                EvidenceKind::LossStep,
+                fp,
+                "a_to_b",
+                (h + 1) * HOUR,
+                -0.3,
+                Some(2),
+            ));
         }
         let f = fuse_(evidence, &topology, &Context::default(), &FusionConfig::default());
         let of = |c: Class| -> BTreeSet<&str> {
