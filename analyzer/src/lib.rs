@@ -4,9 +4,10 @@
 //! ```text
 //! <data>/<table>/cable=*/date=*/*.parquet --load (polars lazy scan per partition, schema checked
 //! against the contract)--> series per repeater and fiber; optical as a time-by-channel matrix per
-//! fiber --detect (rayon; change-point engine on each series)--> evidence --fusion (per fiber and
-//! span; every piece checked against context records and benign signatures)--> findings in
-//! incidents --> findings.json, findings.parquet, run.json, report/ (HTML + plots) --eval (simulator truth)--> scores
+//! fiber --detect (rayon; accumulated step tests on line monitoring, the change-point engine on
+//! delay, Q and power)--> evidence --fusion (per fiber and span; every group checked against each
+//! hypothesis, benign and malicious)--> findings in incidents --> findings.json, findings.parquet,
+//! run.json, report/ (HTML + plots) --eval (simulator truth, one scenario or a suite)--> scores
 //! ```
 //!
 //! [`run`] is the scheduled job, [`eval`] scores it against a simulated scenario's ground truth,

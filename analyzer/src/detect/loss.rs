@@ -22,9 +22,13 @@
 //! windows is added to the noise: the test asks whether the step stands out of the drift, not
 //! out of white noise alone), and single wild readings (clipped to 4 sigma around a running median).
 //!
-//! The threshold is not tuned: it is the normal quantile for a false-alarm budget of
+//! The threshold is not tuned: it is the quantile for a false-alarm budget of
 //! [`LossConfig::false_steps_per_cable_month`], shared over every loop-back series of the cable and
-//! every sweep a month holds (Bonferroni over positions and series, two-sided). It depends on the
+//! every sweep a month holds (Bonferroni over positions and series, two-sided). The noise it
+//! divides by is estimated, and at a 5-sigma bar an estimate 15 % low makes a false step ten times
+//! as likely: each repeater's white noise (a winsorized variance of its lag-1 differences) is
+//! moderated by the spread of all the cable's repeaters' (empirical Bayes, as limma does for genes),
+//! and the quantile is Student's t with the degrees of freedom the moderated estimate is worth. It depends on the
 //! sweep period and the cable's size, not on how much data a run reads, so a daily run and a run
 //! over the month apply the same test to each sweep; and each test reads only 7 days before and 3
 //! after its sweep, so a run that re-reads [`LossConfig::reach_ns`] before its new data decides every
@@ -91,12 +95,114 @@ pub fn upper_quantile(p: f64) -> f64 {
     std::f64::consts::SQRT_2 * statrs::function::erf::erfc_inv(2.0 * p.clamp(1e-300, 0.5))
 }
 
-/// The |z| a step must reach on a cable with `series` loop-back series sampled every `period_ns`:
-/// two-sided, with the false-alarm budget shared over every series and every sweep of a month.
-pub fn step_threshold(config: &LossConfig, series: usize, period_ns: i64) -> f64 {
+/// The chance each single step test may take of a false alarm on a cable with `series`
+/// loop-back series sampled every `period_ns`: one tail, the budget shared over every series and
+/// every sweep of a month, both signs.
+pub fn step_probability(config: &LossConfig, series: usize, period_ns: i64) -> f64 {
     let sweeps_per_month = (30.0 * DAY_NS as f64 / period_ns.max(1) as f64).max(1.0);
     let tests = series.max(1) as f64 * sweeps_per_month;
-    upper_quantile(config.false_steps_per_cable_month / tests / 2.0)
+    config.false_steps_per_cable_month / tests / 2.0
+}
+
+/// The |z| a step must reach on a cable with `series` loop-back series sampled every `period_ns`
+/// when the noise is known exactly.
+pub fn step_threshold(config: &LossConfig, series: usize, period_ns: i64) -> f64 {
+    upper_quantile(step_probability(config, series, period_ns))
+}
+
+/// The |z| for one-tailed chance `p` when the noise variance is an estimate with `dof` degrees of
+/// freedom: Student's t. A sweep's noise is estimated, not known, and at a 5-sigma bar a noise
+/// estimate 15 % low makes a false step ten times as likely; the t quantile pays for that.
+pub fn threshold_with_dof(p: f64, dof: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    if !dof.is_finite() || dof > 1e5 {
+        return upper_quantile(p);
+    }
+    match StudentsT::new(0.0, 1.0, dof.max(1.0)) {
+        Ok(t) => -t.inverse_cdf(p.clamp(1e-300, 0.5)),
+        Err(_) => upper_quantile(p),
+    }
+}
+
+/// Trigamma, the derivative of digamma: the variance of the log of a chi-square over its degrees
+/// of freedom is `trigamma(dof / 2)`.
+fn trigamma(mut x: f64) -> f64 {
+    let mut acc = 0.0;
+    while x < 6.0 {
+        acc += 1.0 / (x * x);
+        x += 1.0;
+    }
+    let (x2, x3) = (x * x, x * x * x);
+    acc + 1.0 / x + 1.0 / (2.0 * x2) + 1.0 / (6.0 * x3) - 1.0 / (30.0 * x3 * x2) + 1.0 / (42.0 * x3 * x2 * x2)
+        - 1.0 / (30.0 * x3 * x3 * x3)
+}
+
+/// The x with `trigamma(x) = v` (trigamma falls from infinity to 0), by bisection on log x.
+fn trigamma_inverse(v: f64) -> f64 {
+    let (mut lo, mut hi) = (1e-8f64.ln(), 1e8f64.ln());
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if trigamma(mid.exp()) > v {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (0.5 * (lo + hi)).exp()
+}
+
+/// What the cable's repeaters say about one repeater's noise before its own sweeps do: a prior
+/// variance and how many degrees of freedom it is worth (empirical Bayes, as limma moderates a
+/// gene's variance with all genes': Smyth 2004). Each repeater's estimate is a scaled chi-square;
+/// the spread of their logs beyond what sampling alone gives is how much repeaters truly differ.
+/// Median and MAD, so the few repeaters that stepped do not move it. Infinite degrees of freedom
+/// when they do not differ beyond sampling (then every repeater takes the cable's variance).
+fn noise_prior(estimates: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let mut e: Vec<f64> = estimates
+        .iter()
+        .filter(|(v, d)| v.is_finite() && *v > 0.0 && *d >= 2.0)
+        .map(|&(v, d)| v.ln() - statrs::function::gamma::digamma(d / 2.0) + (d / 2.0).ln())
+        .collect();
+    if e.len() < 5 {
+        return None;
+    }
+    let mut d: Vec<f64> = estimates
+        .iter()
+        .filter(|(v, d)| v.is_finite() && *v > 0.0 && *d >= 2.0)
+        .map(|(_, d)| trigamma(d / 2.0))
+        .collect();
+    let sampling = median_in_place(&mut d)?;
+    let center = median_in_place(&mut e)?;
+    let spread = robust_var(&e, Some(center))?;
+    let excess = spread - sampling;
+    if excess <= sampling * 1e-3 {
+        return Some((center.exp(), f64::INFINITY));
+    }
+    let d0 = 2.0 * trigamma_inverse(excess);
+    let s0 = (center + statrs::function::gamma::digamma(d0 / 2.0) - (d0 / 2.0).ln()).exp();
+    Some((s0, d0))
+}
+
+impl Noise {
+    /// This noise with its white variance moderated by the prior `(s0^2, d0)`: the weighted mean of
+    /// the two variances, worth the sum of their degrees of freedom.
+    fn moderated(self, prior: Option<(f64, f64)>) -> Noise {
+        let Some((s0, d0)) = prior else { return self };
+        if !self.sigma.is_finite() {
+            return self;
+        }
+        let v = self.sigma * self.sigma;
+        let (v, dof) = if d0.is_infinite() {
+            (s0, f64::INFINITY)
+        } else {
+            ((d0 * s0 + self.dof * v) / (d0 + self.dof), d0 + self.dof)
+        };
+        Noise {
+            sigma: v.sqrt(),
+            dof,
+            ..self
+        }
+    }
 }
 
 /// One fiber's loop-back gain: sweeps by repeaters, and the residuals left when each repeater's
@@ -213,6 +319,8 @@ impl Grid {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Noise {
     sigma: f64,
+    /// Degrees of freedom of `sigma`'s square (infinite when it is the cable's, known well).
+    dof: f64,
     /// Drift variance per day, slopes included (for steps).
     tau2_per_day: f64,
     /// Drift variance per day about the mean slope (for ageing).
@@ -236,6 +344,7 @@ impl Noise {
     fn with_own(self, own: Noise) -> Noise {
         Noise {
             sigma: own.sigma,
+            dof: own.dof,
             tau2_per_day: self.tau2_per_day + (own.tau2_per_day - own.wander2_per_day).max(0.0),
             wander2_per_day: self.wander2_per_day,
         }
@@ -280,6 +389,7 @@ fn without_own_steps(
     }
     Noise {
         sigma: own.sigma,
+        dof: own.dof,
         ..noise(times, &y)
     }
 }
@@ -292,6 +402,7 @@ fn without_own_steps(
 fn noise(times: &[i64], x: &[f64]) -> Noise {
     let none = Noise {
         sigma: f64::NAN,
+        dof: 0.0,
         tau2_per_day: 0.0,
         wander2_per_day: 0.0,
     };
@@ -299,7 +410,7 @@ fn noise(times: &[i64], x: &[f64]) -> Noise {
         return none;
     }
     let lag1: Vec<f64> = x.windows(2).map(|w| w[1] - w[0]).collect();
-    let Some(v1) = robust_var(&lag1, None) else {
+    let Some(v1) = white_var(&lag1) else {
         return none;
     };
     // Day-long blocks (at least four sweeps each), by time.
@@ -340,9 +451,35 @@ fn noise(times: &[i64], x: &[f64]) -> Noise {
     }
     Noise {
         sigma: (v1 / 2.0).sqrt(),
+        dof: WHITE_DOF_PER_SAMPLE * (x.len() - 1) as f64,
         tau2_per_day: tau2,
         wander2_per_day: wander2,
     }
+}
+
+/// Where lag-1 differences are winsorized, in their robust sigmas: far enough out that Gaussian
+/// noise loses 2.2 % of its variance (put back by [`WINSOR_KEEPS`]), near enough that a step's one
+/// large difference adds at most 6.25 samples' worth.
+const WINSOR_AT: f64 = 2.5;
+/// The share of a Gaussian's variance left after winsorizing at [`WINSOR_AT`]:
+/// `(2 Phi(c) - 1) - 2 c phi(c) + 2 c^2 (1 - Phi(c))`.
+const WINSOR_KEEPS: f64 = 0.977_56;
+/// Degrees of freedom per sample of the winsorized variance of lag-1 differences (measured over
+/// 20,000 Gaussian series of 120: 0.64 per sample, against 0.31 for the MAD; successive
+/// differences share a sample, so even the plain variance has only 2/3 per sample).
+const WHITE_DOF_PER_SAMPLE: f64 = 0.64;
+
+/// The variance of differences `d`, winsorized around zero at [`WINSOR_AT`] robust sigmas: nearly
+/// as efficient as the plain variance on Gaussian noise, and a few steps or wild readings barely
+/// move it.
+fn white_var(d: &[f64]) -> Option<f64> {
+    let mad = robust_var(d, Some(0.0))?.sqrt();
+    if mad == 0.0 {
+        return Some(0.0);
+    }
+    let c = WINSOR_AT * mad;
+    let sum: f64 = d.iter().map(|v| v.clamp(-c, c).powi(2)).sum();
+    Some(sum / d.len() as f64 / WINSOR_KEEPS)
 }
 
 /// `x` with single wild readings pulled back to 4 sigma of the median of their five neighbours.
@@ -447,6 +584,34 @@ fn windows(times: &[i64], before_ns: i64, after_ns: i64) -> (Vec<usize>, Vec<usi
     )
 }
 
+/// Where a step found at `i` (test `z`) most likely is: the split of its windows `[lo, hi)` that
+/// fits them best as two levels (least squares: the largest `n1 n2 / (n1 + n2) (m2 - m1)^2`),
+/// among positions whose own test also clears `threshold`. The test's z leans late: a position a
+/// few sweeps after the step keeps a long baseline that those sweeps barely dilute, while one
+/// before it loses a share of its short after-window, so its maximum is often sweeps late.
+fn most_likely_at(
+    times: &[i64],
+    p: &Prefix,
+    n: &Noise,
+    (lo, hi): (&[usize], &[usize]),
+    i: usize,
+    z: f64,
+    threshold: f64,
+) -> Option<usize> {
+    let (a, b) = (lo[i], hi[i]);
+    let fit = |j: usize| {
+        let (n1, n2) = ((j - a) as f64, (b - j) as f64);
+        let d = p.mean(j, b) - p.mean(a, j);
+        (d * z.signum() > 0.0).then(|| n1 * n2 / (n1 + n2) * d * d)
+    };
+    (a + 1..b)
+        .filter(|&j| j >= lo[j] + MIN_BEFORE && hi[j] >= j + MIN_AFTER)
+        .filter(|&j| step_z(times, p, n, lo[j], j, hi[j]).1 * z.signum() >= threshold)
+        .filter_map(|j| fit(j).map(|f| (j, f)))
+        .max_by(|x, y| x.1.total_cmp(&y.1))
+        .map(|(j, _)| j)
+}
+
 /// Steps of one repeater's residual series, largest first, each taken out before the next is
 /// looked for.
 fn steps(times: &[i64], x: &[f64], n: &Noise, threshold: f64, config: &LossConfig) -> Vec<Step> {
@@ -466,6 +631,12 @@ fn steps(times: &[i64], x: &[f64], n: &Noise, threshold: f64, config: &LossConfi
         if z.abs() < threshold || !z.is_finite() {
             break;
         }
+        let (i, size, z) = most_likely_at(times, &p, n, (&lo, &hi), i, z, threshold)
+            .filter(|&j| !out.iter().any(|s| s.at == j))
+            .map_or((i, size, z), |j| {
+                let (size, z) = step_z(times, &p, n, lo[j], j, hi[j]);
+                (j, size, z)
+            });
         // When would a run have seen it: the first sweep after which the evidence reached the
         // threshold.
         let confirmed_after = (i + MIN_AFTER..=hi[i])
@@ -604,10 +775,25 @@ pub fn line_monitoring(series: &[Series], topology: &Topology, config: &LossConf
         *per_cable.entry(s.key.cable.as_str()).or_default() += 1;
     }
     let fibers: Vec<_> = fibers.into_iter().collect();
-    let prepared: Vec<(&str, Prepared<'_>)> = fibers
+    let mut prepared: Vec<(&str, Prepared<'_>)> = fibers
         .par_iter()
         .map(|((cable, _, _), repeaters)| (*cable, prepare(repeaters)))
         .collect();
+    // Each repeater's white noise moderated by its cable's: one repeater's month of six-hourly
+    // sweeps pins its noise to about 8 %, and the few estimated low would carry most false steps.
+    let mut estimates: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+    for (cable, p) in &prepared {
+        let e = estimates.entry(cable).or_default();
+        e.extend(p.noises.values().map(|n| (n.sigma * n.sigma, n.dof)));
+    }
+    let priors: BTreeMap<&str, Option<(f64, f64)>> = estimates
+        .iter()
+        .map(|(cable, e)| (*cable, noise_prior(e)))
+        .collect();
+    for (cable, p) in &mut prepared {
+        let prior = priors.get(cable).copied().flatten();
+        p.noises.values_mut().for_each(|n| *n = n.moderated(prior));
+    }
     // The drift of a cable's repeaters as a population: one repeater's estimate scatters by about
     // as much as the drift itself, and a repeater that stepped (a tap, a repair) inflates its own;
     // the median over the cable's repeaters is neither (the estimate is a difference of two
@@ -626,6 +812,7 @@ pub fn line_monitoring(series: &[Series], topology: &Topology, config: &LossConf
             .map(|(cable, (mut tau2, mut wander2))| {
                 let n = Noise {
                     sigma: f64::NAN,
+                    dof: f64::INFINITY,
                     tau2_per_day: median_in_place(&mut tau2).unwrap_or(0.0).max(0.0),
                     wander2_per_day: median_in_place(&mut wander2).unwrap_or(0.0).max(0.0),
                 };
@@ -635,6 +822,7 @@ pub fn line_monitoring(series: &[Series], topology: &Topology, config: &LossConf
     };
     let quiet = Noise {
         sigma: f64::NAN,
+        dof: f64::INFINITY,
         tau2_per_day: 0.0,
         wander2_per_day: 0.0,
     };
@@ -645,7 +833,7 @@ pub fn line_monitoring(series: &[Series], topology: &Topology, config: &LossConf
         .par_iter()
         .map(|(cable, p)| {
             let series = per_cable.get(cable).copied().unwrap_or(1);
-            let threshold = step_threshold(config, series, period(&p.grid.times));
+            let chance = step_probability(config, series, period(&p.grid.times));
             let pooled = first.get(*cable).copied().unwrap_or(quiet);
             p.grid
                 .repeaters
@@ -658,6 +846,7 @@ pub fn line_monitoring(series: &[Series], topology: &Topology, config: &LossConf
                     }
                     let (times, mut x) = finite(&p.grid.times, row);
                     clip_spikes(&mut x, own.sigma);
+                    let threshold = threshold_with_dof(chance, own.dof);
                     Some(without_own_steps(&times, &x, own, pooled, threshold, config))
                 })
                 .collect()
@@ -733,13 +922,13 @@ fn fiber(
     if g.times.len() < MIN_BEFORE + MIN_AFTER {
         return Vec::new();
     }
-    let threshold = step_threshold(config, cable_series, period(&g.times));
+    let chance = step_probability(config, cable_series, period(&g.times));
     // The offsets are estimated again with the strongest step found taken out, one step at a
     // time (see `Grid::remove_offsets`): on a fiber of a few repeaters, two that stepped can move
     // the median of every sweep between their steps, and the others would seem to step with it;
     // taking out the strongest first, a step such a shift made up is never the strongest.
     let mut known: Vec<KnownStep> = Vec::new();
-    let mut out = fiber_pass(&g, repeaters, noises, pooled, threshold, topology, config);
+    let mut out = fiber_pass(&g, repeaters, noises, pooled, chance, topology, config);
     for _ in 0..config.max_steps {
         let row_of = |e: &Found| g.repeaters.iter().position(|&r| r == e.span_repeater);
         let strongest = out
@@ -756,7 +945,7 @@ fn fiber(
         };
         known.push(next);
         g.remove_offsets(&known);
-        out = fiber_pass(&g, repeaters, noises, pooled, threshold, topology, config);
+        out = fiber_pass(&g, repeaters, noises, pooled, chance, topology, config);
     }
     out.into_iter().map(|e| e.evidence).collect()
 }
@@ -777,7 +966,7 @@ fn fiber_pass(
     repeaters: &[&Series],
     noises: &BTreeMap<u32, Noise>,
     pooled: Noise,
-    threshold: f64,
+    chance: f64,
     topology: &Topology,
     config: &LossConfig,
 ) -> Vec<Found> {
@@ -800,6 +989,7 @@ fn fiber_pass(
             continue;
         }
         clip_spikes(&mut x, own.sigma);
+        let threshold = threshold_with_dof(chance, own.dof);
         let n = own_noise(&times, &x, own, pooled, threshold, config);
         let covers = match span {
             Some(s) => format!("repeater {r} (measures span {s} in {})", key.direction),
@@ -983,6 +1173,26 @@ mod tests {
     }
 
     #[test]
+    fn a_faint_step_is_placed_where_it_happened_not_sweeps_late() {
+        // 0.07 dB in 0.03 dB noise on six-hourly sweeps, at sweep 48 of 80, over 24 seeds.
+        let at = 48;
+        let mut errors = Vec::new();
+        for seed in 0..24 {
+            let s = cable_series(seed + 500, "a_to_b", 6, 20, Some((5, at, -0.07)));
+            let ev = line_monitoring(&s, &topology(), &LossConfig::default());
+            let Some(e) = ev.iter().find(|e| e.span == Some(5)) else {
+                continue;
+            };
+            let i = s[0].times_ns.iter().position(|&t| t == e.start_ns).unwrap();
+            errors.push(i as i64 - at as i64);
+        }
+        assert!(errors.len() >= 16, "found in {} of 24: {errors:?}", errors.len());
+        let late = errors.iter().filter(|&&e| e > 1).count();
+        let off = errors.iter().filter(|&&e| e != 0).count();
+        assert!(late <= 2 && off * 3 <= errors.len(), "sweeps off: {errors:?}");
+    }
+
+    #[test]
     fn offsets_drift_and_spikes_alone_make_no_step() {
         for seed in 0..4 {
             let mut s = cable_series(seed + 10, "a_to_b", 1, 30, None);
@@ -1041,5 +1251,80 @@ mod tests {
         assert!(hourly > six_hourly, "more sweeps, more tests, a higher bar");
         assert!((5.0..6.0).contains(&hourly), "{hourly}");
         assert!((upper_quantile(0.025) - 1.959_96).abs() < 1e-4);
+    }
+
+    #[test]
+    fn an_estimated_noise_raises_the_bar_by_its_degrees_of_freedom() {
+        use statrs::distribution::{ContinuousCDF, StudentsT};
+        let p = step_probability(&LossConfig::default(), 1600, 6 * HOUR);
+        let known = threshold_with_dof(p, f64::INFINITY);
+        assert!((known - upper_quantile(p)).abs() < 1e-12);
+        let mut last = f64::INFINITY;
+        for dof in [20.0, 75.0, 300.0, 3000.0] {
+            let t = threshold_with_dof(p, dof);
+            // The t quantile is exact: its tail holds the chance asked for.
+            let tail = StudentsT::new(0.0, 1.0, dof).unwrap().sf(t);
+            assert!((tail / p - 1.0).abs() < 1e-3, "dof {dof}: {tail} for {p}");
+            assert!(t > known && t < last, "dof {dof}: {t}");
+            last = t;
+        }
+        assert!((trigamma(1.0) - std::f64::consts::PI.powi(2) / 6.0).abs() < 1e-9);
+        assert!((trigamma_inverse(trigamma(37.5)) - 37.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn repeaters_alike_share_the_cables_noise_and_unlike_ones_keep_some_of_their_own() {
+        // 300 repeaters with 120 sweeps each; their own estimates scatter by sampling alone.
+        let sample = |seed: u64, sigma: f64| -> Noise {
+            let x: Vec<f64> = gaussian(seed, 120).into_iter().map(|v| v * sigma).collect();
+            let t: Vec<i64> = (0..120).map(|i| i as i64 * 6 * HOUR).collect();
+            noise(&t, &x)
+        };
+        let alike: Vec<Noise> = (0..300).map(|k| sample(k, 0.03)).collect();
+        let own: Vec<f64> = alike.iter().map(|n| n.sigma / 0.03).collect();
+        let lowest = own.iter().copied().fold(f64::INFINITY, f64::min);
+        assert!(lowest < 0.9, "own estimates scatter: lowest {lowest}");
+        let prior = noise_prior(
+            &alike
+                .iter()
+                .map(|n| (n.sigma * n.sigma, n.dof))
+                .collect::<Vec<_>>(),
+        );
+        let (s0, d0) = prior.unwrap();
+        assert!((s0.sqrt() / 0.03 - 1.0).abs() < 0.03, "{}", s0.sqrt());
+        assert!(
+            d0 > 500.0,
+            "alike repeaters: the cable's noise is worth much: {d0}"
+        );
+        for n in &alike {
+            let m = n.moderated(prior);
+            assert!(
+                (m.sigma / 0.03 - 1.0).abs() < 0.05,
+                "{} from {}",
+                m.sigma,
+                n.sigma
+            );
+        }
+        // Repeaters whose noise truly differs (0.015 to 0.06 dB): each keeps much of its own.
+        let unlike: Vec<Noise> = (0..300)
+            .map(|k| sample(1000 + k, 0.015 * 4f64.powf(k as f64 / 299.0)))
+            .collect();
+        let prior = noise_prior(
+            &unlike
+                .iter()
+                .map(|n| (n.sigma * n.sigma, n.dof))
+                .collect::<Vec<_>>(),
+        );
+        let (_, d0) = prior.unwrap();
+        assert!(d0.is_finite() && d0 < 200.0, "{d0}");
+        let quiet = unlike[0].moderated(prior);
+        let loud = unlike[299].moderated(prior);
+        assert!(
+            quiet.sigma < 0.03 && loud.sigma > 0.035,
+            "{} {}",
+            quiet.sigma,
+            loud.sigma
+        );
+        assert!(quiet.dof > unlike[0].dof && quiet.dof < unlike[0].dof + d0 + 1.0);
     }
 }

@@ -439,6 +439,10 @@ pub struct Evaluation {
     pub goals: Vec<Goal>,
     /// Every malicious event and every benign event misclassified or missed.
     pub outcomes: Vec<EventOutcome>,
+    /// Each false tap-like or insertion-like finding (`run id class cable/fiber/direction span
+    /// start`): what to look at first when the false-alarm goal is missed.
+    #[serde(default)]
+    pub false_alarms: Vec<String>,
 }
 
 fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
@@ -514,6 +518,7 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
             .collect(),
         goals: Vec::new(),
         outcomes: Vec::new(),
+        false_alarms: Vec::new(),
     };
     let mut unmatched = std::collections::BTreeMap::<Class, usize>::new();
     // Every kind of every run gets its slot first, so false findings of any run count against it.
@@ -581,8 +586,24 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
                 match f.class {
                     Class::TapLike => eval.false_tap_like += 1,
                     Class::InsertionLike => eval.false_insertion_like += 1,
-                    _ => {}
+                    _ => continue,
                 }
+                let near: Vec<&str> = m.iter().map(|&i| events[i].id.as_str()).collect();
+                eval.false_alarms.push(format!(
+                    "{label} {} {} {}/{}/{}{} {}{}",
+                    f.id,
+                    f.class.name(),
+                    f.cable,
+                    f.fiber_pair,
+                    f.direction,
+                    f.span.map(|s| format!(" span {s}")).unwrap_or_default(),
+                    f.start,
+                    if near.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (matches benign {})", near.join(", "))
+                    }
+                ));
             }
         }
         for (i, e) in events.iter().enumerate() {
@@ -914,6 +935,12 @@ pub fn table(eval: &Evaluation) -> String {
             verdict
         );
     }
+    if !eval.false_alarms.is_empty() {
+        let _ = writeln!(s, "\nfalse tap-like or insertion-like findings:");
+        for f in &eval.false_alarms {
+            let _ = writeln!(s, "  {f}");
+        }
+    }
     let missed: Vec<&EventOutcome> = eval.outcomes.iter().filter(|o| !o.correct).collect();
     if !missed.is_empty() {
         let _ = writeln!(s, "\nevents missed or misclassified:");
@@ -1047,6 +1074,13 @@ mod tests {
         // Delay: from the event to when the finding was conclusive.
         assert_eq!(taps.delay_max_min, Some(100.0 * 60.0));
         assert_eq!(e.false_tap_like, 1);
+        assert_eq!(e.false_alarms.len(), 1);
+        assert!(
+            e.false_alarms[0].contains(" F3 tap_like "),
+            "{:?}",
+            e.false_alarms
+        );
+        assert!(table(&e).contains("false tap-like or insertion-like findings:\n  "));
         assert!((e.false_tap_like_per_cable_month - 1.0).abs() < 1e-9);
         let repair = e.kinds.iter().find(|k| k.kind == EventKind::Repair).unwrap();
         assert_eq!(repair.all.correct, 1);

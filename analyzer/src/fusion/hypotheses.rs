@@ -367,6 +367,24 @@ pub(super) fn vessel(s: &Scene<'_>) -> Assessment {
 /// fiber's step is placed at its own sweeps, and a faint one later).
 const DAMAGE_SLACK_NS: i64 = 12 * HOUR;
 
+/// Whether loss step `e` is one of three or more fibers of its cable losing light in the same span
+/// within [`DAMAGE_SLACK_NS`] (and the steps' placements): damage to the cable, not to one fiber.
+fn cable_wide_loss(all: &[Evidence], e: &Evidence) -> bool {
+    let others: std::collections::BTreeSet<(u32, &str)> = all
+        .iter()
+        .filter(|o| {
+            o.kind == EvidenceKind::LossStep
+                && o.magnitude < 0.0
+                && o.cable == e.cable
+                && o.span == e.span
+                && (o.fiber_pair, o.direction.as_str()) != (e.fiber_pair, e.direction.as_str())
+                && (o.start_ns - e.start_ns).abs() <= DAMAGE_SLACK_NS + e.placement_ns + o.placement_ns
+        })
+        .map(|o| (o.fiber_pair, o.direction.as_str()))
+        .collect();
+    others.len() >= 2
+}
+
 /// Cable damage: a trawler, an anchor or a landslide strains the whole cable, so every fiber pair
 /// loses light in the same span at the same time, logged or not. A tap is on one fiber.
 pub(super) fn cable_damage(s: &Scene<'_>) -> Assessment {
@@ -542,13 +560,23 @@ pub(super) fn station_work(s: &Scene<'_>) -> Assessment {
         s.n(),
     );
     let within = s.config.simultaneous_ns;
+    // A loss in a span of this fiber near the burst speaks for a tap, unless two other fibers of
+    // the cable lost light in that span too (the cable was damaged meanwhile: not this fiber's),
+    // or another burst of this fiber is nearer to it (handling of its own).
+    let on_this_fiber = |o: &Evidence| {
+        o.cable == s.group[0].cable && o.fiber_pair == s.fiber_pair && o.direction == s.direction
+    };
     let loss_nearby = |t: i64| {
         s.all.iter().any(|o| {
             o.kind == EvidenceKind::LossStep
-                && o.cable == s.group[0].cable
-                && o.fiber_pair == s.fiber_pair
-                && o.direction == s.direction
+                && on_this_fiber(o)
                 && (o.start_ns - t).abs() <= DAMAGE_SLACK_NS
+                && !cable_wide_loss(s.all, o)
+                && !s.all.iter().any(|b| {
+                    b.kind == EvidenceKind::SopBurst
+                        && on_this_fiber(b)
+                        && (b.start_ns - o.start_ns).abs() < (t - o.start_ns).abs()
+                })
         })
     };
     for (i, e) in s.group.iter().enumerate() {
@@ -556,23 +584,24 @@ pub(super) fn station_work(s: &Scene<'_>) -> Assessment {
             continue;
         }
         // The pair's other fiber moved at once too: it burst, or the power it brings in stepped.
-        let partner = s.all.iter().find(|o| {
-            o.cable == e.cable
-                && o.fiber_pair == e.fiber_pair
-                && o.direction != e.direction
-                && match o.kind {
-                    EvidenceKind::SopBurst => {
-                        o.start_ns <= e.end_ns + within && o.end_ns + within >= e.start_ns
+        let of_partner = |kind: EvidenceKind| {
+            s.all.iter().find(|o| {
+                o.cable == e.cable
+                    && o.fiber_pair == e.fiber_pair
+                    && o.direction != e.direction
+                    && o.kind == kind
+                    && match kind {
+                        EvidenceKind::SopBurst => {
+                            o.start_ns <= e.end_ns + within && o.end_ns + within >= e.start_ns
+                        }
+                        _ => (o.start_ns - e.end_ns).abs() <= HOUR,
                     }
-                    EvidenceKind::PowerStep => (o.start_ns - e.end_ns).abs() <= HOUR,
-                    _ => false,
-                }
-        });
-        let scope = burst_scope(s.all, e, within);
-        let only_the_pair = match partner.map(|p| p.kind) {
-            Some(EvidenceKind::SopBurst) => scope.own == 2,
-            _ => scope.own == 1,
+            })
         };
+        let partner_burst = of_partner(EvidenceKind::SopBurst);
+        let partner = partner_burst.or_else(|| of_partner(EvidenceKind::PowerStep));
+        // No fiber of the cable burst but the pair's (its partner's burst counted when it has one).
+        let only_the_pair = burst_scope(s.all, e, within).own == 1 + usize::from(partner_burst.is_some());
         if let Some(p) = partner
             && only_the_pair
         {
@@ -1100,7 +1129,12 @@ mod tests {
         assert!(a.supported(), "{a:?}");
         // The partner's received power instead of its burst.
         let power = ev(EvidenceKind::PowerStep, 1, "b_to_a", 15, -0.5, None);
-        let a = assess(station_work, &[burst(1, "a_to_b")], &[power], &[]);
+        let a = assess(
+            station_work,
+            &[burst(1, "a_to_b")],
+            std::slice::from_ref(&power),
+            &[],
+        );
         assert!(a.supported(), "{a:?}");
         // One fiber alone: handling of that fiber, not of the pair at a patch panel.
         let a = assess(station_work, &[burst(1, "a_to_b")], &[], &[]);
@@ -1110,10 +1144,44 @@ mod tests {
         let a = assess(
             station_work,
             &[burst(1, "a_to_b")],
-            &[burst(1, "b_to_a"), loss],
+            &[burst(1, "b_to_a"), loss.clone()],
             &[],
         );
         assert!(!a.supported(), "{a:?}");
+        // The partner both burst and brought in less power (whichever is listed first).
+        let a = assess(
+            station_work,
+            &[burst(1, "a_to_b")],
+            &[power.clone(), burst(1, "b_to_a")],
+            &[],
+        );
+        assert!(a.supported(), "{a:?}");
+        // The same loss, but two other fibers lost light in that span meanwhile: the cable was
+        // damaged, and the pair's burst is still the station's.
+        let a = assess(
+            station_work,
+            &[burst(1, "a_to_b")],
+            &[
+                burst(1, "b_to_a"),
+                loss.clone(),
+                ev(EvidenceKind::LossStep, 2, "a_to_b", 40, -0.1, Some(2)),
+                ev(EvidenceKind::LossStep, 3, "a_to_b", 50, -0.1, Some(2)),
+            ],
+            &[],
+        );
+        assert!(a.supported(), "{a:?}");
+        // A loss hours later that came with a burst of its own (a tap after the work).
+        let a = assess(
+            station_work,
+            &[burst(1, "a_to_b")],
+            &[
+                burst(1, "b_to_a"),
+                ev(EvidenceKind::SopBurst, 1, "a_to_b", 440, 80.0, None),
+                ev(EvidenceKind::LossStep, 1, "a_to_b", 445, -0.8, Some(2)),
+            ],
+            &[],
+        );
+        assert!(a.supported(), "{a:?}");
     }
 
     #[test]
