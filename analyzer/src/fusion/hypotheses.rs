@@ -914,6 +914,10 @@ pub(super) fn tap(s: &Scene<'_>, left: &[bool]) -> Assessment {
     );
     a.malicious = true;
     let outage = unexplained(s, left).any(|(_, e)| e.kind == EvidenceKind::Outage);
+    // A loss of signal on this fiber, even one a repair explains: a repair adds the same length of
+    // cable to every fiber (a delay shift of the whole cable, split off as the station's), so a few
+    // microseconds more on this fiber alone after it are a splice of its own.
+    let cut = s.group.iter().any(|e| e.kind == EvidenceKind::Outage);
     for (i, e) in unexplained(s, left) {
         match e.kind {
             EvidenceKind::LossStep if e.magnitude < 0.0 => {
@@ -934,7 +938,7 @@ pub(super) fn tap(s: &Scene<'_>, left: &[bool]) -> Assessment {
             }
             // A fiber cut and spliced again: a few microseconds more (the splitter's pigtails).
             EvidenceKind::DelayShift
-                if outage
+                if cut
                     && e.magnitude > 0.0
                     && e.magnitude < s.config.insertion_us
                     && !clock_like(s.all, e, s.config.simultaneous_ns) =>
@@ -1205,6 +1209,11 @@ mod tests {
         ];
         let a = assess(attack(tap), &splice, &[], &[]);
         assert!(a.supported(), "{a:?}");
+        // The same while a repair explains the loss of signal: the fiber's own microseconds are
+        // still a splice (the repair's added cable lengthens every fiber alike).
+        let scene_left = [false, true];
+        let a = assess(move |s| tap(s, &scene_left), &splice, &[], &[]);
+        assert!(a.supported() && a.covers[1], "{a:?}");
         // In the shore span before the receiving station: the power received drops with the handling.
         let shore = [burst, ev(EvidenceKind::PowerStep, 1, "a_to_b", 15, -0.08, None)];
         let a = assess(attack(tap), &shore, &[], &[]);
