@@ -104,12 +104,6 @@ pub fn step_probability(config: &LossConfig, series: usize, period_ns: i64) -> f
     config.false_steps_per_cable_month / tests / 2.0
 }
 
-/// The |z| a step must reach on a cable with `series` loop-back series sampled every `period_ns`
-/// when the noise is known exactly.
-pub fn step_threshold(config: &LossConfig, series: usize, period_ns: i64) -> f64 {
-    upper_quantile(step_probability(config, series, period_ns))
-}
-
 /// The |z| for one-tailed chance `p` when the noise variance is an estimate with `dof` degrees of
 /// freedom: Student's t. A sweep's noise is estimated, not known, and at a 5-sigma bar a noise
 /// estimate 15 % low makes a false step ten times as likely; the t quantile pays for that.
@@ -158,19 +152,19 @@ fn trigamma_inverse(v: f64) -> f64 {
 /// Median and MAD, so the few repeaters that stepped do not move it. Infinite degrees of freedom
 /// when they do not differ beyond sampling (then every repeater takes the cable's variance).
 fn noise_prior(estimates: &[(f64, f64)]) -> Option<(f64, f64)> {
-    let mut e: Vec<f64> = estimates
+    let usable: Vec<(f64, f64)> = estimates
         .iter()
+        .copied()
         .filter(|(v, d)| v.is_finite() && *v > 0.0 && *d >= 2.0)
-        .map(|&(v, d)| v.ln() - statrs::function::gamma::digamma(d / 2.0) + (d / 2.0).ln())
         .collect();
-    if e.len() < 5 {
+    if usable.len() < 5 {
         return None;
     }
-    let mut d: Vec<f64> = estimates
+    let mut e: Vec<f64> = usable
         .iter()
-        .filter(|(v, d)| v.is_finite() && *v > 0.0 && *d >= 2.0)
-        .map(|(_, d)| trigamma(d / 2.0))
+        .map(|&(v, d)| v.ln() - statrs::function::gamma::digamma(d / 2.0) + (d / 2.0).ln())
         .collect();
+    let mut d: Vec<f64> = usable.iter().map(|(_, d)| trigamma(d / 2.0)).collect();
     let sampling = median_in_place(&mut d)?;
     let center = median_in_place(&mut e)?;
     let spread = robust_var(&e, Some(center))?;
@@ -181,28 +175,6 @@ fn noise_prior(estimates: &[(f64, f64)]) -> Option<(f64, f64)> {
     let d0 = 2.0 * trigamma_inverse(excess);
     let s0 = (center + statrs::function::gamma::digamma(d0 / 2.0) - (d0 / 2.0).ln()).exp();
     Some((s0, d0))
-}
-
-impl Noise {
-    /// This noise with its white variance moderated by the prior `(s0^2, d0)`: the weighted mean of
-    /// the two variances, worth the sum of their degrees of freedom.
-    fn moderated(self, prior: Option<(f64, f64)>) -> Noise {
-        let Some((s0, d0)) = prior else { return self };
-        if !self.sigma.is_finite() {
-            return self;
-        }
-        let v = self.sigma * self.sigma;
-        let (v, dof) = if d0.is_infinite() {
-            (s0, f64::INFINITY)
-        } else {
-            ((d0 * s0 + self.dof * v) / (d0 + self.dof), d0 + self.dof)
-        };
-        Noise {
-            sigma: v.sqrt(),
-            dof,
-            ..self
-        }
-    }
 }
 
 /// One fiber's loop-back gain: sweeps by repeaters, and the residuals left when each repeater's
@@ -347,6 +319,26 @@ impl Noise {
             dof: own.dof,
             tau2_per_day: self.tau2_per_day + (own.tau2_per_day - own.wander2_per_day).max(0.0),
             wander2_per_day: self.wander2_per_day,
+        }
+    }
+
+    /// This noise with its white variance moderated by the prior `(s0^2, d0)`: the weighted mean of
+    /// the two variances, worth the sum of their degrees of freedom.
+    fn moderated(self, prior: Option<(f64, f64)>) -> Noise {
+        let Some((s0, d0)) = prior else { return self };
+        if !self.sigma.is_finite() {
+            return self;
+        }
+        let v = self.sigma * self.sigma;
+        let (v, dof) = if d0.is_infinite() {
+            (s0, f64::INFINITY)
+        } else {
+            ((d0 * s0 + self.dof * v) / (d0 + self.dof), d0 + self.dof)
+        };
+        Noise {
+            sigma: v.sqrt(),
+            dof,
+            ..self
         }
     }
 }
@@ -1246,8 +1238,8 @@ mod tests {
     #[test]
     fn the_threshold_follows_the_budget_not_the_run_length() {
         let c = LossConfig::default();
-        let hourly = step_threshold(&c, 1600, HOUR);
-        let six_hourly = step_threshold(&c, 1600, 6 * HOUR);
+        let known = |period_ns| threshold_with_dof(step_probability(&c, 1600, period_ns), f64::INFINITY);
+        let (hourly, six_hourly) = (known(HOUR), known(6 * HOUR));
         assert!(hourly > six_hourly, "more sweeps, more tests, a higher bar");
         assert!((5.0..6.0).contains(&hourly), "{hourly}");
         assert!((upper_quantile(0.025) - 1.959_96).abs() < 1e-4);

@@ -367,19 +367,35 @@ pub(super) fn vessel(s: &Scene<'_>) -> Assessment {
 /// fiber's step is placed at its own sweeps, and a faint one later).
 const DAMAGE_SLACK_NS: i64 = 12 * HOUR;
 
+/// The evidence of other fibers of `e`'s cable that lost light in `span` (where `lost_light_at`
+/// says a piece of evidence lost it) within [`DAMAGE_SLACK_NS`] of `e`, the steps' placements
+/// allowed for.
+fn others_losing_light<'a>(
+    all: &'a [Evidence],
+    e: &'a Evidence,
+    span: u32,
+    lost_light_at: impl Fn(&Evidence) -> Option<u32> + 'a,
+) -> impl Iterator<Item = &'a Evidence> + 'a {
+    all.iter().filter(move |o| {
+        o.cable == e.cable
+            && (o.fiber_pair, o.direction.as_str()) != (e.fiber_pair, e.direction.as_str())
+            && lost_light_at(o) == Some(span)
+            && (o.start_ns - e.start_ns).abs() <= DAMAGE_SLACK_NS + e.placement_ns + o.placement_ns
+    })
+}
+
+/// Where a loss step lost light: its span.
+fn loss_step_span(e: &Evidence) -> Option<u32> {
+    (e.kind == EvidenceKind::LossStep && e.magnitude < 0.0)
+        .then_some(e.span)
+        .flatten()
+}
+
 /// Whether loss step `e` is one of three or more fibers of its cable losing light in the same span
 /// within [`DAMAGE_SLACK_NS`] (and the steps' placements): damage to the cable, not to one fiber.
 fn cable_wide_loss(all: &[Evidence], e: &Evidence) -> bool {
-    let others: std::collections::BTreeSet<(u32, &str)> = all
-        .iter()
-        .filter(|o| {
-            o.kind == EvidenceKind::LossStep
-                && o.magnitude < 0.0
-                && o.cable == e.cable
-                && o.span == e.span
-                && (o.fiber_pair, o.direction.as_str()) != (e.fiber_pair, e.direction.as_str())
-                && (o.start_ns - e.start_ns).abs() <= DAMAGE_SLACK_NS + e.placement_ns + o.placement_ns
-        })
+    let Some(span) = e.span else { return false };
+    let others: std::collections::BTreeSet<(u32, &str)> = others_losing_light(all, e, span, loss_step_span)
         .map(|o| (o.fiber_pair, o.direction.as_str()))
         .collect();
     others.len() >= 2
@@ -403,9 +419,8 @@ pub(super) fn cable_damage(s: &Scene<'_>) -> Assessment {
     };
     let lost_light_at = |e: &Evidence| -> Option<u32> {
         match e.kind {
-            EvidenceKind::LossStep if e.magnitude < 0.0 => e.span,
             EvidenceKind::PowerStep if e.magnitude < 0.0 => receiving_span(&e.direction),
-            _ => None,
+            _ => loss_step_span(e),
         }
     };
     // How many fibers can show a loss in `span` at all.
@@ -423,15 +438,7 @@ pub(super) fn cable_damage(s: &Scene<'_>) -> Assessment {
         let Some(span) = lost_light_at(e) else {
             continue;
         };
-        let others: Vec<String> = s
-            .all
-            .iter()
-            .filter(|o| {
-                o.cable == e.cable
-                    && (o.fiber_pair, o.direction.as_str()) != (e.fiber_pair, e.direction.as_str())
-                    && lost_light_at(o) == Some(span)
-                    && (o.start_ns - e.start_ns).abs() <= DAMAGE_SLACK_NS + e.placement_ns + o.placement_ns
-            })
+        let others: Vec<String> = others_losing_light(s.all, e, span, lost_light_at)
             .map(|o| {
                 format!(
                     "fiber pair {} {} {:.3} dB{}",
