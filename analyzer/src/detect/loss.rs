@@ -537,8 +537,7 @@ struct Step {
     /// Samples in the windows.
     before: usize,
     after: usize,
-    /// The samples either side within which the test stays within one sigma of its best: where
-    /// else the step may be.
+    /// The sample before the first position it may be at, and the last (see [`support`]).
     earliest: usize,
     latest: usize,
 }
@@ -604,6 +603,36 @@ fn most_likely_at(
         .map(|(j, _)| j)
 }
 
+/// How much less likely than the best a step's position may be and still be where it happened:
+/// 1/20 (a support interval, as Royall's; for a shift of known size this is about a 95 %
+/// interval). In the log-likelihood of white noise of variance sigma^2, positions whose two-level
+/// fit leaves at most `2 ln 20` sigma^2 more squared residual than the best one's.
+const SUPPORT_LOG_RATIO: f64 = 2.995_732_273_553_991; // ln 20
+
+/// Where a step shown at sample `i` (windows `[lo, hi)`) may have happened: the first and last
+/// positions whose two-level fit of those windows is within [`SUPPORT_LOG_RATIO`] of the best
+/// (the least squares' own), the first taken back one sample (a step shows at the first sweep
+/// after it, so it happened after the sweep before). A faint step's support is many sweeps wide;
+/// a step first seen after a gap in the sweeps happened in the gap, never after the sweep it
+/// shows at.
+fn support(p: &Prefix, n: &Noise, lo: usize, hi: usize, i: usize) -> (usize, usize) {
+    let gain = |j: usize| {
+        let (n1, n2) = ((j - lo) as f64, (hi - j) as f64);
+        let d = p.mean(j, hi) - p.mean(lo, j);
+        n1 * n2 / (n1 + n2) * d * d
+    };
+    let size = p.mean(i, hi) - p.mean(lo, i);
+    let best = (lo + 1..hi)
+        .filter(|&j| (p.mean(j, hi) - p.mean(lo, j)) * size > 0.0)
+        .map(gain)
+        .fold(gain(i), f64::max);
+    let bar = 2.0 * SUPPORT_LOG_RATIO * n.sigma * n.sigma;
+    let within = |j: usize| (p.mean(j, hi) - p.mean(lo, j)) * size > 0.0 && best - gain(j) <= bar;
+    let first = (lo + 1..=i).find(|&j| within(j)).unwrap_or(i);
+    let last = (i..hi).rev().find(|&j| within(j)).unwrap_or(i);
+    (first.saturating_sub(1), last)
+}
+
 /// Steps of one repeater's residual series, largest first, each taken out before the next is
 /// looked for.
 fn steps(times: &[i64], x: &[f64], n: &Noise, threshold: f64, config: &LossConfig) -> Vec<Step> {
@@ -634,22 +663,7 @@ fn steps(times: &[i64], x: &[f64], n: &Noise, threshold: f64, config: &LossConfi
         let confirmed_after = (i + MIN_AFTER..=hi[i])
             .find(|&h| step_z(times, &p, n, lo[i], i, h).1.abs() >= threshold)
             .map_or(hi[i] - i, |h| h - i);
-        let near = |j: usize| {
-            j >= lo[j] + MIN_BEFORE
-                && hi[j] >= j + MIN_AFTER
-                && step_z(times, &p, n, lo[j], j, hi[j]).1 * z.signum() >= z.abs() - 1.0
-        };
-        // Where else it may be: the sweeps whose test is within one sigma of this one's, and at
-        // least back to the sweep before (a step shows at the first sweep after it).
-        let mut earliest = i;
-        while earliest > 0 && near(earliest - 1) {
-            earliest -= 1;
-        }
-        let earliest = earliest.saturating_sub(1);
-        let mut latest = i;
-        while latest + 1 < times.len() && near(latest + 1) {
-            latest += 1;
-        }
+        let (earliest, latest) = support(&p, n, lo[i], hi[i], i);
         out.push(Step {
             at: i,
             size,
@@ -1025,9 +1039,9 @@ fn fiber_pass(
             e.sigmas = s.z;
             e.threshold = threshold;
             e.detected_ns = times[s.at + s.confirmed_after - 1];
-            e.placement_ns = (t - times[s.earliest]).max(times[s.latest] - t);
+            e.placed_within_ns = Some((times[s.earliest], times[s.latest]));
             e.detail = format!(
-                "{covers} loop-back gain {} by {:.3} dB: {:.1} sigma with {} sweeps after against {} before (threshold {:.1}); noise {:.3} dB per sweep, drift {:.4} dB/sqrt(day), sweep offsets of {:.3} dB removed; conclusive after {} sweeps",
+                "{covers} loop-back gain {} by {:.3} dB: {:.1} sigma with {} sweeps after against {} before (threshold {:.1}); noise {:.3} dB per sweep, drift {:.4} dB/sqrt(day), sweep offsets of {:.3} dB removed; conclusive after {} sweeps; happened after the sweep of {} and by {} (where its fit is at least 1/20 as likely as at its best)",
                 if s.size < 0.0 { "dropped" } else { "rose" },
                 s.size.abs(),
                 s.z,
@@ -1037,7 +1051,9 @@ fn fiber_pass(
                 n.sigma,
                 n.tau2_per_day.sqrt(),
                 offset_spread,
-                s.confirmed_after
+                s.confirmed_after,
+                cablewatch_proto::time::format_ns(times[s.earliest]),
+                cablewatch_proto::time::format_ns(times[s.latest])
             );
             out.push(found(e));
         }
@@ -1182,6 +1198,51 @@ mod tests {
         let late = errors.iter().filter(|&&e| e > 1).count();
         let off = errors.iter().filter(|&&e| e != 0).count();
         assert!(late <= 2 && off * 3 <= errors.len(), "sweeps off: {errors:?}");
+    }
+
+    #[test]
+    fn where_a_step_may_be_covers_where_it_was_and_a_gap_it_was_in() {
+        // Over 24 seeds of a faint step (0.07 dB in 0.03 dB noise, six-hourly): the times it is
+        // placed between hold the true one nearly always, and span hours, not days.
+        let at = 48;
+        let (mut found, mut covered, mut widths) = (0, 0, Vec::new());
+        for seed in 0..24 {
+            let s = cable_series(seed + 700, "a_to_b", 6, 20, Some((5, at, -0.07)));
+            let ev = line_monitoring(&s, &topology(), &LossConfig::default());
+            let Some(e) = ev.iter().find(|e| e.span == Some(5)) else {
+                continue;
+            };
+            let (from, to) = e.placed_within_ns.expect("a step says where it may be");
+            let t = s[0].times_ns[at];
+            found += 1;
+            covered += usize::from(from < t && t <= to);
+            widths.push((to - from) / HOUR);
+        }
+        assert!(
+            found >= 16 && covered + 1 >= found,
+            "{covered} of {found}: {widths:?}"
+        );
+        widths.sort_unstable();
+        assert!(widths[widths.len() / 2] <= 24, "hours: {widths:?}");
+
+        // A large step first seen after five days without sweeps (a repair) happened in the gap:
+        // from the last sweep before it to the first after, not later.
+        let mut s = cable_series(3, "a_to_b", 6, 30, Some((5, 60, -0.3)));
+        for series in &mut s {
+            let keep: Vec<usize> = (0..series.times_ns.len())
+                .filter(|&i| !(40..60).contains(&i))
+                .collect();
+            series.times_ns = keep.iter().map(|&i| series.times_ns[i]).collect();
+            series.values = keep.iter().map(|&i| series.values[i]).collect();
+        }
+        let ev = line_monitoring(&s, &topology(), &LossConfig::default());
+        let e = ev
+            .iter()
+            .find(|e| e.span == Some(5) && e.fiber_pair == 1 && e.direction == "a_to_b")
+            .expect("the step across the gap");
+        let times = &s[0].times_ns;
+        assert_eq!(e.start_ns, times[40], "first sweep after the gap");
+        assert_eq!(e.placed_within_ns, Some((times[39], times[40])));
     }
 
     #[test]

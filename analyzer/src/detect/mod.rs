@@ -94,10 +94,13 @@ pub struct Evidence {
     /// (loss steps); 0 otherwise.
     #[serde(default)]
     pub threshold: f64,
-    /// For a step: how far its true time may be from `start_ns` (a faint step's test is nearly
-    /// as strong a few sweeps either side), ns; 0 when placed at its sample.
-    #[serde(default)]
-    pub placement_ns: i64,
+    /// For a step: the times its true time lies between, ns: from the sweep before the first
+    /// position whose test is nearly as strong as the best to the last such position (a faint
+    /// step's test is nearly as strong a few sweeps either side; a step first seen after a gap in
+    /// the sweeps happened somewhere in the gap, never after the sweep it shows at). `None` when
+    /// placed at its sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_within_ns: Option<(i64, i64)>,
     /// Human-readable detail.
     pub detail: String,
 }
@@ -149,6 +152,15 @@ impl Default for DetectConfig {
     }
 }
 
+impl Evidence {
+    /// The times this evidence's true time lies between: its placement for a step (always
+    /// including `start_ns`, where fusion may have moved it), else its start.
+    pub fn placed_within(&self) -> (i64, i64) {
+        let (from, to) = self.placed_within_ns.unwrap_or((self.start_ns, self.start_ns));
+        (from.min(self.start_ns), to.max(self.start_ns))
+    }
+}
+
 fn evidence(key: &SeriesKey, kind: EvidenceKind, start_ns: i64, end_ns: i64) -> Evidence {
     Evidence {
         kind,
@@ -162,7 +174,7 @@ fn evidence(key: &SeriesKey, kind: EvidenceKind, start_ns: i64, end_ns: i64) -> 
         unit: String::new(),
         sigmas: 0.0,
         detected_ns: end_ns,
-        placement_ns: 0,
+        placed_within_ns: None,
         threshold: 0.0,
         detail: String::new(),
     }

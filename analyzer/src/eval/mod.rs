@@ -202,11 +202,22 @@ fn measured(f: &Finding, unit: &str) -> Option<f64> {
 /// Whether finding `f` matches `event`, which may not show before `visible_ns` (the end of an
 /// outage it happened in).
 pub fn matches(f: &Finding, event: &Event, visible_ns: i64, config: &EvalConfig) -> bool {
+    let (from, to) = placed(f);
     event.cables.iter().any(|c| c.as_str() == f.cable)
         && event.fiber_pair.is_none_or(|p| p == f.fiber_pair)
         && event.direction.as_deref().is_none_or(|d| d == f.direction)
-        && f.start_ns <= event.end_ns.max(visible_ns).saturating_add(config.after_ns)
-        && f.end_ns >= event.start_ns.saturating_sub(config.before_ns)
+        && from <= event.end_ns.max(visible_ns).saturating_add(config.after_ns)
+        && to >= event.start_ns.saturating_sub(config.before_ns)
+}
+
+/// The times a finding says it is about: its own, and wherever its steps may have happened (a
+/// faint step's sweeps place it only within hours; one first seen after a gap, anywhere in it).
+fn placed(f: &Finding) -> (i64, i64) {
+    f.evidence
+        .iter()
+        .filter(|e| e.placed_within_ns.is_some())
+        .map(|e| e.placed_within())
+        .fold((f.start_ns, f.end_ns), |(a, b), (c, d)| (a.min(c), b.max(d)))
 }
 
 /// When each event can first be seen: an event that ends inside another's loss of signal on the
@@ -1097,6 +1108,55 @@ mod tests {
         assert_eq!((faint.value, faint.cases), (Some(0.5), 2));
         let false_alarms = goal("false tap-like");
         assert_eq!((false_alarms.cases, false_alarms.met), (1, Some(false)));
+    }
+
+    #[test]
+    fn a_step_matches_an_event_anywhere_its_sweeps_place_it() {
+        let truth = Truth {
+            scenario: "t".into(),
+            seed: 1,
+            start: "2026-01-01T00:00:00Z".into(),
+            end: "2026-01-31T00:00:00Z".into(),
+            physics: None,
+            events: vec![event("E1", EventKind::ClipOnTap, 100, 100, Some(1), 0.06)],
+        };
+        // A faint step placed a day late, its sweeps placing it anywhere from 90 h to 130 h.
+        let step = |within: Option<(i64, i64)>| {
+            let mut f = finding("F1", Class::TapLike, 124, Some(2));
+            f.evidence.push(crate::detect::Evidence {
+                kind: crate::detect::EvidenceKind::LossStep,
+                cable: "c".into(),
+                direction: "a_to_b".into(),
+                fiber_pair: 1,
+                span: Some(2),
+                start_ns: 124 * HOUR,
+                end_ns: 124 * HOUR,
+                magnitude: -0.06,
+                unit: "dB".into(),
+                sigmas: 6.0,
+                detected_ns: 140 * HOUR,
+                threshold: 5.0,
+                placed_within_ns: within.map(|(a, b)| (a * HOUR, b * HOUR)),
+                detail: String::new(),
+            });
+            f
+        };
+        let score = |f: Finding| {
+            let run = Scored {
+                findings: vec![f],
+                truth: truth.clone(),
+                cables: 1,
+                days: 30.0,
+                end_ns: 30 * 24 * HOUR,
+                sweep_ns: None,
+            };
+            let e = evaluate(&[run], &EvalConfig::default());
+            (e.false_tap_like, e.taps_right_span)
+        };
+        assert_eq!(score(step(Some((90, 130)))), (0, 1));
+        // Placed only from 110 h: not the tap at 100 h.
+        assert_eq!(score(step(Some((110, 130)))), (1, 0));
+        assert_eq!(score(step(None)), (1, 0));
     }
 
     #[test]

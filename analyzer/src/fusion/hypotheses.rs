@@ -380,8 +380,15 @@ fn others_losing_light<'a>(
         o.cable == e.cable
             && (o.fiber_pair, o.direction.as_str()) != (e.fiber_pair, e.direction.as_str())
             && lost_light_at(o) == Some(span)
-            && (o.start_ns - e.start_ns).abs() <= DAMAGE_SLACK_NS + e.placement_ns + o.placement_ns
+            && may_be_within(e, o, DAMAGE_SLACK_NS)
     })
+}
+
+/// Whether `a` and `b` may have happened within `slack` of each other, where each may be in the
+/// times it was placed between (see [`Evidence::placed_within`]).
+fn may_be_within(a: &Evidence, b: &Evidence, slack: i64) -> bool {
+    let ((a0, a1), (b0, b1)) = (a.placed_within(), b.placed_within());
+    a0 - slack <= b1 && b0 - slack <= a1
 }
 
 /// Where a loss step lost light: its span.
@@ -473,8 +480,8 @@ pub(super) fn cable_damage(s: &Scene<'_>) -> Assessment {
         let contact = s.all.iter().any(|o| {
             o.kind == EvidenceKind::SopBurst
                 && o.cable == e.cable
-                && o.start_ns <= e.start_ns
-                && o.start_ns >= e.start_ns - 24 * HOUR - e.placement_ns
+                && o.start_ns <= e.placed_within().1
+                && o.start_ns >= e.placed_within().0 - 24 * HOUR
                 && shared(burst_scope(s.all, o, s.config.simultaneous_ns))
         });
         if others.len() >= 2
@@ -1060,7 +1067,7 @@ mod tests {
             unit: String::new(),
             sigmas: 8.0,
             detected_ns: T + minutes * MINUTE,
-            placement_ns: 0,
+            placed_within_ns: None,
             threshold: 0.0,
             detail: format!("{kind:?}"),
         }

@@ -302,12 +302,24 @@ fn split_station_delays(evidence: &mut [Evidence], topology: &Topology, within: 
 }
 
 /// A loss step is known only to lie between the sweep before it and the sweep it shows at, and a
-/// faint one a few sweeps either way (its test is nearly as strong there). Where the fiber was
-/// handled within that reach (a burst of this fiber alone, or the end of its loss of signal: a
-/// splice), that is when the loss came, and the step is placed there so that they make one
+/// faint one a few sweeps either way (its test is nearly as strong there); one first seen after a
+/// gap in the sweeps anywhere in the gap, but never after the sweep it shows at. Where the fiber
+/// was handled within those times (a burst of this fiber alone, or the end of its loss of signal:
+/// a splice), that is when the loss came, and the step is placed there so that they make one
 /// finding.
 fn place_steps_at_handling(evidence: &mut [Evidence], config: &FusionConfig) {
-    let handled: Vec<(String, u32, String, i64, i64, &'static str)> = evidence
+    // A loss of signal of the whole cable (a cut, a repair) is not one fiber's handling: it
+    // overlaps other fibers' losses of signal.
+    let cable_wide = |b: &Evidence| {
+        evidence.iter().any(|o| {
+            o.kind == EvidenceKind::Outage
+                && o.cable == b.cable
+                && (o.fiber_pair, o.direction.as_str()) != (b.fiber_pair, b.direction.as_str())
+                && o.start_ns < b.end_ns
+                && b.start_ns < o.end_ns
+        })
+    };
+    let handled: Vec<(String, u32, String, i64, i64, &'static str, bool)> = evidence
         .iter()
         .filter_map(|b| match b.kind {
             EvidenceKind::SopBurst if !shared(burst_scope(evidence, b, config.simultaneous_ns)) => Some((
@@ -317,6 +329,7 @@ fn place_steps_at_handling(evidence: &mut [Evidence], config: &FusionConfig) {
                 b.start_ns,
                 b.end_ns,
                 "burst",
+                true,
             )),
             EvidenceKind::Outage => Some((
                 b.cable.clone(),
@@ -325,37 +338,44 @@ fn place_steps_at_handling(evidence: &mut [Evidence], config: &FusionConfig) {
                 b.end_ns,
                 b.end_ns,
                 "end of the loss of signal",
+                !cable_wide(b),
             )),
             _ => None,
         })
         .collect();
-    // Steps placed most precisely first; a handling already taken by a step in another span is
-    // that step's (two taps do not share one fitting), so a vaguer step is left where it is.
+    // Steps placed most precisely first; a handling of this fiber alone already taken by a step in
+    // another span is that step's (two taps do not share one fitting), so a vaguer step is left
+    // where it is. While the whole cable was dark anything may have been done anywhere on it.
+    let width = |e: &Evidence| {
+        let (from, to) = e.placed_within();
+        to - from
+    };
     let mut order: Vec<usize> = (0..evidence.len())
-        .filter(|&i| evidence[i].kind == EvidenceKind::LossStep && evidence[i].placement_ns > 0)
+        .filter(|&i| evidence[i].kind == EvidenceKind::LossStep && width(&evidence[i]) > 0)
         .collect();
-    order.sort_by_key(|&i| evidence[i].placement_ns);
+    order.sort_by_key(|&i| width(&evidence[i]));
     let mut taken: Vec<(usize, Option<u32>)> = Vec::new();
     for i in order {
         let e = &mut evidence[i];
-        let reach = e.placement_ns;
+        let (from, to) = e.placed_within();
         let at = handled
             .iter()
             .enumerate()
             .filter(|(_, b)| b.0 == e.cable && b.1 == e.fiber_pair && b.2 == e.direction)
-            .filter(|(_, b)| b.4 >= e.start_ns - reach && b.3 <= e.start_ns + reach)
-            .filter(|(k, _)| !taken.iter().any(|&(t, span)| t == *k && span != e.span))
+            .filter(|(_, b)| b.4 >= from && b.3 <= to)
+            .filter(|(k, b)| !b.6 || !taken.iter().any(|&(t, span)| t == *k && span != e.span))
             .min_by_key(|(_, b)| (b.4 - e.start_ns).abs());
         let Some((k, b)) = at else { continue };
         taken.push((k, e.span));
         if b.4 != e.start_ns {
             e.detail = format!(
-                "{}; placed at the {} at {} (its sweeps placed it at {}, within {:.1} h)",
+                "{}; placed at the {} at {} (its sweeps placed it at {}, between {} and {})",
                 e.detail,
                 b.5,
                 format_ns(b.4),
                 format_ns(e.start_ns),
-                reach as f64 / 3.6e12
+                format_ns(from),
+                format_ns(to)
             );
             e.start_ns = b.4;
             e.end_ns = b.4;
@@ -864,7 +884,7 @@ mod tests {
             unit: String::new(),
             sigmas: 10.0,
             detected_ns: t,
-            placement_ns: 0,
+            placed_within_ns: None,
             threshold: 0.0,
             detail: String::new(),
         }
@@ -1136,6 +1156,70 @@ mod tests {
             (Some(3), Class::Repair, true)
         );
         assert!(f[1].evidence.iter().any(|e| e.kind == EvidenceKind::Outage));
+    }
+
+    #[test]
+    fn a_step_first_seen_after_a_gap_happened_in_the_gap_not_at_a_later_handling() {
+        // The cable was dark from 10 h to 40 h; the first sweep after it shows span 2 of this fiber
+        // 0.3 dB down (and span 3 0.35 dB). The step happened somewhere in the gap (the sweeps place it between the
+        // last sweep before, at 9 h, and the first after). A day later this fiber alone is handled
+        // (a burst at 60 h): the step must not move there, where it would become that handling's
+        // and leave the cut's tap at the wrong time.
+        let topology = tiny();
+        let after = 40 * HOUR + HOUR / 2;
+        let mut outage = ev(EvidenceKind::Outage, 2, "b_to_a", 10 * HOUR, 1800.0, None);
+        outage.end_ns = 40 * HOUR;
+        let mut step = ev(EvidenceKind::LossStep, 2, "b_to_a", after, -0.3, Some(2));
+        step.placed_within_ns = Some((9 * HOUR, after));
+        // The cut's own step in span 3 (a repair's splice, say) is placed at the end of the outage.
+        let mut other = ev(EvidenceKind::LossStep, 2, "b_to_a", after, -0.35, Some(3));
+        other.placed_within_ns = Some((9 * HOUR, after));
+        let burst = ev(EvidenceKind::SopBurst, 2, "b_to_a", 60 * HOUR, 50.0, None);
+        let f = fuse_(
+            vec![outage, other, step, burst],
+            &topology,
+            &Context::default(),
+            &FusionConfig::default(),
+        );
+        let tap = f
+            .iter()
+            .find(|f| f.span == Some(2))
+            .unwrap_or_else(|| panic!("a finding in span 2: {f:#?}"));
+        assert_eq!(tap.class, Class::TapLike);
+        assert!(tap.start_ns <= after, "{tap:#?}");
+        assert!(
+            tap.evidence.iter().all(|e| e.kind != EvidenceKind::SopBurst),
+            "the later burst is not the cut's: {tap:#?}"
+        );
+    }
+
+    #[test]
+    fn steps_in_two_spans_may_share_the_end_of_the_whole_cables_loss_of_signal() {
+        // The cable was dark from 10 h to 40 h on every fiber. On fiber 2 b_to_a the last sweep
+        // before it ran at 9 h; span 3 shows a step placed just before the cut by its noisy
+        // sweeps and span 2 one placed after it. Both may be the cut's: placed at its end, not
+        // one each side of it (only one fiber's own loss of signal is one fitting).
+        let outage = |fp: u32, dir: &str| {
+            let mut o = ev(EvidenceKind::Outage, fp, dir, 10 * HOUR, 1800.0, None);
+            o.end_ns = 40 * HOUR;
+            o
+        };
+        let after = 40 * HOUR + HOUR / 2;
+        let mut early = ev(EvidenceKind::LossStep, 2, "b_to_a", 9 * HOUR, -0.35, Some(3));
+        early.placed_within_ns = Some((6 * HOUR, after));
+        let mut late = ev(EvidenceKind::LossStep, 2, "b_to_a", after, -0.2, Some(2));
+        late.placed_within_ns = Some((9 * HOUR, after));
+        let mut evidence = vec![
+            outage(1, "a_to_b"),
+            outage(1, "b_to_a"),
+            outage(2, "a_to_b"),
+            outage(2, "b_to_a"),
+            early,
+            late,
+        ];
+        place_steps_at_handling(&mut evidence, &FusionConfig::default());
+        assert_eq!(evidence[4].start_ns, 40 * HOUR, "{}", evidence[4].detail);
+        assert_eq!(evidence[5].start_ns, 40 * HOUR, "{}", evidence[5].detail);
     }
 
     #[test]
