@@ -108,3 +108,30 @@ pub fn run_suite(options: &SuiteOptions, mut progress: impl FnMut(&str)) -> Resu
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use cablewatch_testdata::scenario::Scenario;
+
+    use super::*;
+
+    /// A suite's generated data is reused while its truth is unchanged: the truth as written reads
+    /// back equal to the truth drawn again (every float of it, to the last bit), so a second `eval`
+    /// does not regenerate everything.
+    #[test]
+    fn a_written_truth_reads_back_equal_so_generated_data_is_reused() {
+        let scenario = Scenario::load("month").expect("embedded scenario");
+        for seed in [1, 77, 401] {
+            let sim = Simulation::new(&scenario, seed).expect("simulation");
+            let wanted = truth(&sim);
+            let dir = tempfile::tempdir().expect("temp dir");
+            std::fs::create_dir(dir.path().join("data")).expect("data dir");
+            let text = serde_json::to_string_pretty(&wanted).expect("serialize");
+            std::fs::write(dir.path().join("truth.json"), text + "\n").expect("write");
+            assert!(
+                up_to_date(dir.path(), &wanted),
+                "seed {seed}: truth.json does not read back equal"
+            );
+        }
+    }
+}
