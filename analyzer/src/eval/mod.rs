@@ -379,6 +379,9 @@ pub struct EventOutcome {
     pub findings: Vec<String>,
     /// Found with the expected class.
     pub correct: bool,
+    /// A benign event one of whose findings was suspicious and unexplained.
+    #[serde(default)]
+    pub called_malicious: bool,
 }
 
 /// Findings in one confidence bin, and how many were right.
@@ -685,6 +688,7 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
                 eval.taps_within_one_span += usize::from(got.abs_diff(span) <= 1);
             }
             let unlogged_reroute = e.kind == EventKind::Reroute && !e.logged;
+            let mut called_malicious = false;
             let mut as_benign =
                 !of_event.is_empty() && of_event.iter().all(|f| benign_class(f.class) || f.explained);
             if !e.malicious && expected.is_some() && !of_event.is_empty() {
@@ -694,8 +698,8 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
                 } else {
                     eval.benign_found += 1;
                     eval.benign_as_benign += usize::from(as_benign);
-                    eval.benign_called_malicious +=
-                        usize::from(of_event.iter().any(|f| f.class.suspicious() && !f.explained));
+                    called_malicious = of_event.iter().any(|f| f.class.suspicious() && !f.explained);
+                    eval.benign_called_malicious += usize::from(called_malicious);
                 }
             }
             if e.malicious || (expected.is_some() && (!as_benign || correct.is_empty())) {
@@ -717,6 +721,7 @@ pub fn evaluate(runs: &[Scored], config: &EvalConfig) -> Evaluation {
                         })
                         .collect(),
                     correct: !correct.is_empty(),
+                    called_malicious,
                 });
             }
         }
@@ -952,23 +957,33 @@ pub fn table(eval: &Evaluation) -> String {
             let _ = writeln!(s, "  {f}");
         }
     }
+    let outcome_line = |s: &mut String, o: &EventOutcome| {
+        let _ = writeln!(
+            s,
+            "  {} {} {:?} {}: {}",
+            o.run,
+            o.id,
+            o.kind,
+            o.magnitude,
+            if o.findings.is_empty() {
+                "no finding".to_owned()
+            } else {
+                o.findings.join(", ")
+            }
+        );
+    };
+    let malicious: Vec<&EventOutcome> = eval.outcomes.iter().filter(|o| o.called_malicious).collect();
+    if !malicious.is_empty() {
+        let _ = writeln!(s, "\nbenign events called malicious:");
+        for o in malicious {
+            outcome_line(&mut s, o);
+        }
+    }
     let missed: Vec<&EventOutcome> = eval.outcomes.iter().filter(|o| !o.correct).collect();
     if !missed.is_empty() {
         let _ = writeln!(s, "\nevents missed or misclassified:");
         for o in missed {
-            let _ = writeln!(
-                s,
-                "  {} {} {:?} {}: {}",
-                o.run,
-                o.id,
-                o.kind,
-                o.magnitude,
-                if o.findings.is_empty() {
-                    "no finding".to_owned()
-                } else {
-                    o.findings.join(", ")
-                }
-            );
+            outcome_line(&mut s, o);
         }
     }
     s
@@ -1157,6 +1172,49 @@ mod tests {
         // Placed only from 110 h: not the tap at 100 h.
         assert_eq!(score(step(Some((110, 130)))), (1, 0));
         assert_eq!(score(step(None)), (1, 0));
+    }
+
+    /// A benign event one of whose findings is an unexplained tap is listed by name, even when
+    /// another of its findings has the right class.
+    #[test]
+    fn a_benign_event_called_malicious_is_listed() {
+        let truth = Truth {
+            scenario: "t".into(),
+            seed: 1,
+            start: "2026-01-01T00:00:00Z".into(),
+            end: "2026-01-31T00:00:00Z".into(),
+            physics: None,
+            events: vec![event("E1", EventKind::Maintenance, 100, 102, Some(1), 0.3)],
+        };
+        let run = Scored {
+            findings: vec![
+                finding("F1", Class::Maintenance, 100, Some(2)),
+                finding("F2", Class::TapLike, 101, Some(2)),
+            ],
+            truth,
+            cables: 1,
+            days: 30.0,
+            end_ns: 30 * 24 * HOUR,
+            sweep_ns: None,
+        };
+        let e = evaluate(&[run], &EvalConfig::default());
+        assert_eq!(e.benign_called_malicious, 1);
+        let listed: Vec<&EventOutcome> = e.outcomes.iter().filter(|o| o.called_malicious).collect();
+        assert_eq!(listed.len(), 1, "{:?}", e.outcomes);
+        assert_eq!(listed[0].id, "E1");
+        let text = table(&e);
+        let section = text
+            .split("benign events called malicious:\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(section.starts_with("  "), "{section}");
+        assert!(
+            section
+                .lines()
+                .next()
+                .is_some_and(|l| l.contains(" E1 ") && l.contains("F2 tap_like")),
+            "{section}"
+        );
     }
 
     #[test]
