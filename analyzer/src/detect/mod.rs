@@ -247,6 +247,11 @@ fn block_medians(values: &[f64], starts: &[usize]) -> Vec<f64> {
         .collect()
 }
 
+/// When a step found on block medians is placed among the raw samples, a sample further than this
+/// many noise sigmas from both levels is an outlier and left out, and residuals are truncated here
+/// (a truncated quadratic loss): an outlier is not evidence for where the step is.
+const PLACEMENT_CLIP_SIGMAS: f64 = 3.0;
+
 /// Steps of a long series: found on block medians (robust to the spikes a block may hold), each
 /// then placed at the sample, within the blocks either side, that best splits the raw values into
 /// two levels.
@@ -297,17 +302,26 @@ fn steps_long(
             // either level), never beyond the two segments.
             let lo = start_of(w[1].start.saturating_sub(2).max(w[0].start));
             let hi = start_of((w[1].start + 2).min(w[1].end));
+            // Split where the raw values fit the two segments' levels best: with the levels known
+            // from whole segments, a weak step is placed at its sample even with few samples around
+            // it (and across a gap in the data, on the first sample after it). A sample further
+            // than PLACEMENT_CLIP_SIGMAS noise sigmas from both levels is an outlier (hundreds of
+            // us on a probe path with 1 us of noise) and says nothing about where the step is: it
+            // is left out, so it neither drags the split to itself nor becomes the split's sample
+            // (the last probe before a gap, an outlier, would otherwise date a step hours early).
+            // The rest cost their squared residual truncated at the same distance, which a
+            // Gaussian sample exceeds one time in 370.
+            let clip = (PLACEMENT_CLIP_SIGMAS * noise).powi(2);
+            let cost_at = |v: f64, level: f64| (v - level).powi(2).min(clip);
             let window: Vec<(usize, f64)> = (lo..hi)
                 .filter(|&i| values[i].is_finite())
                 .map(|i| (i, values[i]))
+                .filter(|&(_, v)| cost_at(v, before).min(cost_at(v, after)) < clip)
                 .collect();
-            // Split where the raw values fit the two segments' levels best: with the levels known
-            // from whole segments, a weak step is placed at its sample even with few samples around
-            // it (and across a gap in the data, on the first sample after it).
-            let mut cost: f64 = window.iter().map(|x| (x.1 - after).powi(2)).sum();
+            let mut cost: f64 = window.iter().map(|x| cost_at(x.1, after)).sum();
             let mut best = (cost, window.first().map_or(start_of(w[1].start), |x| x.0));
             for (k, &(_, v)) in window.iter().enumerate() {
-                cost += (v - before).powi(2) - (v - after).powi(2);
+                cost += cost_at(v, before) - cost_at(v, after);
                 if let Some(&(next, _)) = window.get(k + 1)
                     && cost < best.0
                 {
@@ -833,6 +847,40 @@ mod tests {
         assert_eq!(ev.len(), 1, "{ev:?}");
         assert_eq!(ev[0].start_ns, 21_001 * 3_600_000_000_000);
         assert!((ev[0].magnitude - 40.0).abs() < 1.0);
+    }
+
+    /// Probe outliers next to a step (a few hundred us on one probe, as a queue or a slow reply
+    /// gives) do not move where the step is placed: found on held-out month seed 401, where one
+    /// outlier placed a splice's delay step an hour before the fiber went dark.
+    #[test]
+    fn outliers_beside_a_step_do_not_move_where_it_is_placed() {
+        let n = 30_000;
+        let at = 21_001;
+        let values: Vec<f64> = (0..n)
+            .map(|i| {
+                let outlier = match i {
+                    _ if i == at - 7 => 400.0,
+                    _ if i == at - 3 => 250.0,
+                    _ if i == at + 5 => -300.0,
+                    _ => 0.0,
+                };
+                6000.0 + 5.0 * noise(i) + if i >= at { 40.0 } else { 0.0 } + outlier
+            })
+            .collect();
+        let ev = latency(&[hourly(values.clone(), 0)], &DetectConfig::default());
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].start_ns, at as i64 * 3_600_000_000_000, "{ev:?}");
+        assert!((ev[0].magnitude - 40.0).abs() < 1.0);
+        // The step made during a gap in the probes whose last sample before it is an outlier: it
+        // is placed at the first sample after the gap, not at the outlier.
+        let mut gapped = values;
+        gapped[at - 7] = 6000.0 + 100.0;
+        for v in &mut gapped[at - 6..at] {
+            *v = f64::NAN;
+        }
+        let ev = latency(&[hourly(gapped, 0)], &DetectConfig::default());
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].start_ns, at as i64 * 3_600_000_000_000, "{ev:?}");
     }
 
     #[test]
