@@ -123,15 +123,27 @@ enum Command {
     /// `change_points` (0-based rows where a new segment begins), segments, outliers, timing.
     Changepoints {
         /// CSV with the header `t,value`; an empty value is missing.
-        #[arg(long, required_unless_present = "labelled")]
+        #[arg(long, required_unless_present_any = ["labelled", "suite"])]
         input: Option<PathBuf>,
         /// Instead: score the engine on a directory of labelled traces (`epoch;rtt;cp`, e.g.
         /// testdata/rtt-shao/real) with the published one-to-one, 2-sample matching.
         #[arg(long, conflicts_with = "input")]
         labelled: Option<PathBuf>,
-        /// With --labelled: print JSON instead of a table.
-        #[arg(long, requires = "labelled")]
+        /// With --labelled or --suite: print JSON instead of a table.
+        #[arg(long)]
         json: bool,
+        /// Instead: score the engine on one part of every labelled set (RTT traces and generated
+        /// shapes): `tuning`, what defaults may be chosen on, or `heldout`, what is reported
+        /// (testdata/README.md says which series are which).
+        #[arg(long, value_parser = ["tuning", "heldout"], conflicts_with_all = ["input", "labelled"])]
+        suite: Option<String>,
+        /// The engine's settings as JSON, over its defaults (e.g. `{"trend": true}`); the JSON
+        /// output of --input lists them all.
+        #[arg(long)]
+        engine: Option<String>,
+        /// With --suite: the folder holding the RTT traces' `real/` and `artificial_truth/`.
+        #[arg(long, default_value = "testdata/rtt-shao", requires = "suite")]
+        rtt: PathBuf,
     },
 }
 
@@ -463,9 +475,30 @@ fn run(args: Args) -> anyhow::Result<u8> {
             input,
             labelled,
             json,
+            suite,
+            rtt,
+            engine,
         } => {
-            let config = Config::default();
-            if let Some(dir) = labelled {
+            let config: Config = match engine {
+                Some(text) => {
+                    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("--engine `{text}`: {e}"))?
+                }
+                None => Config::default(),
+            };
+            if let Some(part) = suite {
+                let part = if part == "tuning" {
+                    changepoint::suite::Part::Tuning
+                } else {
+                    changepoint::suite::Part::HeldOut
+                };
+                let report = changepoint::suite::run_suite(&rtt, part, &config)?;
+                if json {
+                    serde_json::to_writer_pretty(&mut out, &report)?;
+                    writeln!(out)?;
+                } else {
+                    write!(out, "{}", changepoint::suite::format_report(&report))?;
+                }
+            } else if let Some(dir) = labelled {
                 let traces = series_csv::read_labelled_dir(&dir)?;
                 let started = Instant::now();
                 let eval = series_csv::evaluate(&traces, &config, 2);

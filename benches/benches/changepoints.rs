@@ -1,7 +1,9 @@
 //! Time per series of the analyzer's change-point engine (default configuration) on the 25 real
 //! labelled RTT traces in `testdata/rtt-shao/real`, one thread, best of several repetitions per
-//! trace, with the quality figures alongside. `benches/scripts/ruptures_rtt.py` times Python's
-//! ruptures PELT on the same series for comparison.
+//! trace, with the quality figures alongside; then on long generated series of 10 k, 100 k and
+//! 1 M points (levels lasting 200 to 20,000 samples, noise that changes scale, 0.1 % spikes, one
+//! long quiet stretch), where the search's cost in the length shows.
+//! `benches/scripts/ruptures_rtt.py` times Python's ruptures on the same RTT series for comparison.
 //!
 //! Run: `cargo bench -p cablewatch-benches --bench changepoints [-- --reps N]`.
 #![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used)]
@@ -55,4 +57,57 @@ fn main() {
         "quality: median precision {:.3}, recall {:.3}, F2 {:.3} (mean F2 {:.3})",
         eval.median_precision, eval.median_recall, eval.median_f2, eval.mean_f2
     );
+    for n in [10_000usize, 100_000, 1_000_000] {
+        let (y, changes) = long_series(n, 7);
+        let mut found = 0;
+        let best = (0..reps.min(3))
+            .map(|_| {
+                let started = Instant::now();
+                let s = segment(&y, &config);
+                found = s.change_points.len();
+                std::hint::black_box(s);
+                started.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min);
+        println!(
+            "{n:>9} points: {best:.3} s ({:.2} us per point), {found} change points found, {changes} generated (one thread, best of {})",
+            best * 1e6 / n as f64,
+            reps.min(3)
+        );
+    }
+}
+
+/// A long series: levels lasting 200 to 20,000 samples (log-uniform), shifts of 3 to 10 noise
+/// sigmas, the noise scale changing now and then, 0.1 % spikes, and the middle fifth one quiet
+/// level. Returns the values and the number of changes made.
+fn long_series(n: usize, seed: u64) -> (Vec<f64>, usize) {
+    let mut s = seed;
+    let mut u = move || {
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        (s.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let gauss = |u: &mut dyn FnMut() -> f64| (0..12).map(|_| u()).sum::<f64>() - 6.0;
+    let (mut level, mut sigma, mut left, mut changes) = (50.0, 1.0, 0usize, 0);
+    let quiet = (2 * n / 5)..(3 * n / 5);
+    let y = (0..n)
+        .map(|i| {
+            if left == 0 && !quiet.contains(&i) {
+                left = (200.0 * 100f64.powf(u())) as usize;
+                if i > 0 {
+                    changes += 1;
+                    if u() < 0.8 {
+                        level += (3.0 + 7.0 * u()) * sigma * if u() < 0.5 { -1.0 } else { 1.0 };
+                    } else {
+                        sigma = 0.5 + 2.0 * u();
+                    }
+                }
+            }
+            left = left.saturating_sub(1);
+            let spike = if u() < 0.001 { 20.0 * sigma } else { 0.0 };
+            level + sigma * gauss(&mut u) + spike
+        })
+        .collect();
+    (y, changes)
 }

@@ -16,6 +16,7 @@ pub mod optics;
 pub mod physics;
 pub mod plant;
 pub mod scenario;
+pub mod shapes;
 pub mod stream;
 pub mod suite;
 

@@ -147,7 +147,7 @@ impl Default for DetectConfig {
             min_power_step_db: 0.05,
             min_q_step_db: 0.05,
             min_channel_fault_db: 0.3,
-            engine: EngineConfig::default(),
+            engine: EngineConfig::levels(),
         }
     }
 }
@@ -940,7 +940,7 @@ mod tests {
     /// levels put a step of 4 to 8 sigma at its sample, like the unreduced engine.
     #[test]
     fn reduced_steps_are_placed_like_the_full_resolution_engine() {
-        let engine = EngineConfig::default();
+        let engine = EngineConfig::levels();
         let (mut exact, mut near, mut cases) = (0, 0, 0);
         for seed in 0..60u64 {
             let n = 720;

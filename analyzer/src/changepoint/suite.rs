@@ -1,0 +1,286 @@
+//! How well the engine generalizes: its scores on labelled series it was, and was not, tuned on.
+//!
+//! ```text
+//! testdata/rtt-shao/real (25 RIPE Atlas traces, by file name: even positions tuning, odd held out)
+//! testdata/rtt-shao/artificial_truth (20 generated traces, held out)   --segment--> P / R / F2, margin 2
+//! cablewatch_testdata::shapes (seeds 1-20 tuning, 500-519 held out)  --segment--> F1 / covering, margin 5
+//! ```
+//!
+//! RTT traces are scored as their authors scored them (one-to-one pairs at most 2 samples apart,
+//! medians over traces of precision, recall and F2). The shapes, with few changes each and many
+//! without any, are scored with the two measures of the Turing change-point benchmark (van den Burg
+//! and Williams 2020), which count the start of the series as a change in both sets: F1 of the
+//! pairs within 5 samples, and the covering of the true partition by the found one. A detector that
+//! finds nothing scores well on both when changes are rare, so its figures are printed beside the
+//! engine's: anything useful must beat them.
+
+use std::path::Path;
+
+use cablewatch_testdata::shapes::{SHAPES, Shape, ShapeSeries, shapes};
+use rayon::prelude::*;
+
+use super::{Config, max_pairs, segment};
+use crate::{
+    Result,
+    series_csv::{Evaluation, LabelledTrace, evaluate, read_labelled_dir},
+};
+
+/// Which part of the labelled data to score on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    /// What the defaults may be chosen on.
+    Tuning,
+    /// What the figures are reported on.
+    HeldOut,
+}
+
+/// Shape seeds of each part.
+pub fn shape_seeds(part: Part) -> std::ops::Range<u64> {
+    match part {
+        Part::Tuning => 1..21,
+        Part::HeldOut => 500..520,
+    }
+}
+
+/// The real RTT traces of `part`: sorted by file name, even positions (0, 2, ...) tune, odd ones
+/// are held out.
+pub fn rtt_part(all: Vec<LabelledTrace>, part: Part) -> Vec<LabelledTrace> {
+    let keep = match part {
+        Part::Tuning => 0,
+        Part::HeldOut => 1,
+    };
+    let mut all = all;
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    all.into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % 2 == keep)
+        .map(|(_, t)| t)
+        .collect()
+}
+
+/// F1 of found change points against true ones as the Turing benchmark computes it for one
+/// annotator: both sets also hold index 0, pairs are one-to-one and at most `margin` apart
+/// (the pairing with the most pairs; the benchmark pairs greedily, which can only find fewer).
+pub fn f1(truth: &[usize], found: &[usize], margin: usize) -> f64 {
+    let with_start = |v: &[usize]| {
+        let mut s: Vec<usize> = std::iter::once(0).chain(v.iter().copied()).collect();
+        s.sort_unstable();
+        s.dedup();
+        s
+    };
+    let (t, x) = (with_start(truth), with_start(found));
+    let tp = max_pairs(&t, &x, margin).0 as f64;
+    let (p, r) = (tp / x.len() as f64, tp / t.len() as f64);
+    if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+}
+
+/// Covering of the true partition of `0..n` (cut at `truth`) by the found one (cut at `found`):
+/// each true segment's best Jaccard overlap with a found segment, weighted by its length.
+pub fn covering(truth: &[usize], found: &[usize], n: usize) -> f64 {
+    if n == 0 {
+        return 1.0;
+    }
+    let parts = |cuts: &[usize]| {
+        let mut b: Vec<usize> = std::iter::once(0)
+            .chain(cuts.iter().copied().filter(|&c| c > 0 && c < n))
+            .chain(std::iter::once(n))
+            .collect();
+        b.sort_unstable();
+        b.dedup();
+        b.windows(2).map(|w| (w[0], w[1])).collect::<Vec<_>>()
+    };
+    let (g, p) = (parts(truth), parts(found));
+    let jaccard = |(a0, a1): (usize, usize), (b0, b1): (usize, usize)| {
+        let inter = a1.min(b1).saturating_sub(a0.max(b0));
+        inter as f64 / (a1.max(b1) - a0.min(b0)) as f64
+    };
+    g.iter()
+        .map(|&a| (a.1 - a.0) as f64 * p.iter().map(|&b| jaccard(a, b)).fold(0.0, f64::max))
+        .sum::<f64>()
+        / n as f64
+}
+
+/// Scores of one group of shape series.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ShapeRow {
+    /// The shape, or `None` for all.
+    pub shape: Option<Shape>,
+    /// Series in the group.
+    pub series: usize,
+    /// Mean F1 (margin 5).
+    pub f1: f64,
+    /// Mean covering.
+    pub covering: f64,
+    /// The same for a detector that never finds a change.
+    pub zero_f1: f64,
+    /// Its covering.
+    pub zero_covering: f64,
+    /// Series without a true change.
+    pub no_change: usize,
+    /// Of those, series where the engine found one.
+    pub no_change_flagged: usize,
+    /// Change points found in all the group's series, and true ones.
+    pub found: usize,
+    /// True change points.
+    pub truth: usize,
+}
+
+fn shape_row(shape: Option<Shape>, scored: &[(&ShapeSeries, Vec<usize>)]) -> ShapeRow {
+    let group: Vec<_> = scored
+        .iter()
+        .filter(|(s, _)| shape.is_none_or(|sh| s.shape == sh))
+        .collect();
+    let n = group.len().max(1) as f64;
+    let mean =
+        |f: &dyn Fn(&ShapeSeries, &[usize]) -> f64| group.iter().map(|(s, c)| f(s, c)).sum::<f64>() / n;
+    ShapeRow {
+        shape,
+        series: group.len(),
+        f1: mean(&|s, c| f1(&s.changes, c, 5)),
+        covering: mean(&|s, c| covering(&s.changes, c, s.values.len())),
+        zero_f1: mean(&|s, _| f1(&s.changes, &[], 5)),
+        zero_covering: mean(&|s, _| covering(&s.changes, &[], s.values.len())),
+        no_change: group.iter().filter(|(s, _)| s.changes.is_empty()).count(),
+        no_change_flagged: group
+            .iter()
+            .filter(|(s, c)| s.changes.is_empty() && !c.is_empty())
+            .count(),
+        found: group.iter().map(|(_, c)| c.len()).sum(),
+        truth: group.iter().map(|(s, _)| s.changes.len()).sum(),
+    }
+}
+
+/// The engine on one part of every labelled set.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SuiteReport {
+    /// Which part.
+    pub part: Part,
+    /// Real RTT traces of the part.
+    pub rtt: Evaluation,
+    /// The generated RTT traces with their true changes (held out only: never tuned on).
+    pub artificial: Option<Evaluation>,
+    /// Per shape, then all together (last row).
+    pub shapes: Vec<ShapeRow>,
+}
+
+/// Scores `config` on `part`: RTT traces under `rtt_dir` (`real/`, and `artificial_truth/` for the
+/// held-out part) and the generated shapes of the part's seeds.
+pub fn run_suite(rtt_dir: &Path, part: Part, config: &Config) -> Result<SuiteReport> {
+    let rtt = rtt_part(read_labelled_dir(&rtt_dir.join("real"))?, part);
+    let rtt = evaluate(&rtt, config, 2);
+    let artificial = match part {
+        Part::Tuning => None,
+        Part::HeldOut => Some(evaluate(
+            &read_labelled_dir(&rtt_dir.join("artificial_truth"))?,
+            config,
+            2,
+        )),
+    };
+    let series: Vec<ShapeSeries> = shape_seeds(part).into_par_iter().flat_map(shapes).collect();
+    let scored: Vec<(&ShapeSeries, Vec<usize>)> = series
+        .par_iter()
+        .map(|s| (s, segment(&s.values, config).change_points))
+        .collect();
+    let shapes = SHAPES
+        .iter()
+        .map(|&s| Some(s))
+        .chain(std::iter::once(None))
+        .map(|s| shape_row(s, &scored))
+        .collect();
+    Ok(SuiteReport {
+        part,
+        rtt,
+        artificial,
+        shapes,
+    })
+}
+
+/// The report as the `changepoints --suite` command prints it.
+pub fn format_report(r: &SuiteReport) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let part = match r.part {
+        Part::Tuning => "tuning",
+        Part::HeldOut => "held-out",
+    };
+    let rtt = |s: &mut String, what: &str, e: &Evaluation| {
+        let _ = writeln!(
+            s,
+            "{what:<34} {:>3} traces  median precision {:.3}  recall {:.3}  F2 {:.3}  (margin 2)",
+            e.traces.len(),
+            e.median_precision,
+            e.median_recall,
+            e.median_f2
+        );
+    };
+    rtt(&mut s, &format!("RTT real, {part} half"), &r.rtt);
+    if let Some(a) = &r.artificial {
+        rtt(&mut s, "RTT artificial, true changes", a);
+    }
+    let _ = writeln!(
+        s,
+        "\nshapes ({part} seeds)   series   F1  covering   zero: F1  covering   no-change series flagged   found / true"
+    );
+    for row in &r.shapes {
+        let name = row.shape.map_or("all".to_owned(), |sh| {
+            serde_json::to_value(sh)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        });
+        let _ = writeln!(
+            s,
+            "{name:<20} {:>7} {:>6.3} {:>9.3} {:>10.3} {:>9.3} {:>14} of {:<8} {:>6} / {}",
+            row.series,
+            row.f1,
+            row.covering,
+            row.zero_f1,
+            row.zero_covering,
+            row.no_change_flagged,
+            row.no_change,
+            row.found,
+            row.truth
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f1_and_covering_follow_the_benchmark_definitions() {
+        // Truth {0, 50}, found {0, 52, 80}: one pair besides the start; P 2/3, R 1.
+        assert!((f1(&[50], &[52, 80], 5) - 0.8).abs() < 1e-12);
+        // Nothing found, nothing true: the start alone, perfect.
+        assert_eq!(f1(&[], &[], 5), 1.0);
+        // Nothing found, one true: P 1, R 1/2.
+        assert!((f1(&[50], &[], 5) - 2.0 / 3.0).abs() < 1e-12);
+        // Covering: truth [0,50) [50,100), found nothing: each half overlaps the whole by 1/2.
+        assert!((covering(&[50], &[], 100) - 0.5).abs() < 1e-12);
+        assert_eq!(covering(&[50], &[50], 100), 1.0);
+        // Found [0,40) [40,100): [0,50) best 40/50, [50,100) best 50/60.
+        let want = (50.0 * 0.8 + 50.0 * (50.0 / 60.0)) / 100.0;
+        assert!((covering(&[50], &[40], 100) - want).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rtt_halves_are_disjoint_and_cover_every_trace() {
+        let trace = |name: &str| LabelledTrace {
+            name: name.to_owned(),
+            values: vec![],
+            labels: vec![],
+        };
+        let all: Vec<_> = ["c", "a", "e", "b", "d"].map(trace).to_vec();
+        let names = |p| {
+            rtt_part(all.clone(), p)
+                .into_iter()
+                .map(|t| t.name)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(Part::Tuning), ["a", "c", "e"]);
+        assert_eq!(names(Part::HeldOut), ["b", "d"]);
+    }
+}
