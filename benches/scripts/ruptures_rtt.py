@@ -3,7 +3,8 @@
 Same series as `cargo bench -p cablewatch-benches --bench changepoints` (testdata/rtt-shao/real,
 failed pings dropped), same cost family (Gaussian mean and variance: ruptures' "normal" model), the
 same minimum segment (2) and every sample a candidate (jump=1), penalty 6 ln(n) like the engine's
-default. Prints seconds per trace and the total.
+level model (`Config::levels`; the default fits a line per segment since issue 16, with 7 ln(n)).
+Prints seconds per trace and the total.
 
     pip install ruptures numpy
     python benches/scripts/ruptures_rtt.py [TRACE_DIR] [--max-traces N]
