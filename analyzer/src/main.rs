@@ -135,8 +135,8 @@ enum Command {
         /// Instead: score the engine on one part of every labelled set (RTT traces and generated
         /// shapes): `tuning`, what defaults may be chosen on, or `heldout`, what is reported
         /// (testdata/README.md says which series are which).
-        #[arg(long, value_parser = ["tuning", "heldout"], conflicts_with_all = ["input", "labelled"])]
-        suite: Option<String>,
+        #[arg(long, value_enum, conflicts_with_all = ["input", "labelled"])]
+        suite: Option<changepoint::suite::Part>,
         /// The engine's settings as JSON, over its defaults (e.g. `{"trend": true}`); the JSON
         /// output of --input lists them all.
         #[arg(long)]
@@ -486,11 +486,6 @@ fn run(args: Args) -> anyhow::Result<u8> {
                 None => Config::default(),
             };
             if let Some(part) = suite {
-                let part = if part == "tuning" {
-                    changepoint::suite::Part::Tuning
-                } else {
-                    changepoint::suite::Part::HeldOut
-                };
                 let report = changepoint::suite::run_suite(&rtt, part, &config)?;
                 if json {
                     serde_json::to_writer_pretty(&mut out, &report)?;

@@ -250,7 +250,8 @@ fn pick<T: Clone>(rng: &mut StdRng, items: &[T]) -> T {
     items[rng.random_range(0..items.len())].clone()
 }
 
-fn uniform(rng: &mut StdRng, lo: f64, hi: f64) -> f64 {
+/// A uniform draw from `lo..hi`.
+pub(crate) fn uniform(rng: &mut StdRng, lo: f64, hi: f64) -> f64 {
     lo + (hi - lo) * rng.random::<f64>()
 }
 

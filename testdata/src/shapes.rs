@@ -25,7 +25,7 @@
 use rand::{RngExt, rngs::StdRng};
 use rand_distr::{Distribution, Normal};
 
-use crate::plant::rng_for;
+use crate::{events::uniform, plant::rng_for};
 
 /// The shape of a series' baseline (what is not a change).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -41,6 +41,19 @@ pub enum Shape {
     Season,
     /// A season on a trend.
     SeasonTrend,
+}
+
+impl Shape {
+    /// Its name in series names, reports and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Flat => "flat",
+            Self::Trend => "trend",
+            Self::Growth => "growth",
+            Self::Season => "season",
+            Self::SeasonTrend => "season_trend",
+        }
+    }
 }
 
 /// Every shape, in order.
@@ -103,10 +116,6 @@ impl Split {
             Self::HeldOut => 0.8,
         }
     }
-}
-
-fn uniform(rng: &mut StdRng, lo: f64, hi: f64) -> f64 {
-    lo + (hi - lo) * rng.random::<f64>()
 }
 
 fn normal(rng: &mut StdRng) -> f64 {
@@ -236,10 +245,7 @@ fn one(rng: &mut StdRng, seed: u64, shape: Shape, long: bool, with_changes: bool
         .collect();
     let name = format!(
         "{}-{}-{}-{seed}",
-        serde_json::to_value(shape)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        shape.name(),
         if long { "long" } else { "short" },
         changes.len()
     );

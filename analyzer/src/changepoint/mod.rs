@@ -194,8 +194,10 @@ pub fn segment(values: &[f64], config: &Config) -> Segmentation {
     let floor = (config.variance_floor * noise_sigma * noise_sigma).max(f64::MIN_POSITIVE);
     let prefix = Prefix::new(&kept, &rows, floor, config.trend);
     // With dependent noise a segment's level wanders by the long-run variance: scale the penalty
-    // by it, and the smallest shift that matters by the long-run sigma (the difference-based
-    // noise sigma is the marginal one times sqrt(1 - phi)).
+    // by it, and measure the smallest shift that matters in the marginal sigma (the
+    // difference-based noise sigma is the marginal one times sqrt(1 - phi)). The estimate of phi
+    // is lowered by about two of its standard errors (2 / sqrt(n)), so that short series, whose
+    // estimate scatters, are not given a penalty they do not need.
     let (penalty_scale, shift_sigma) = if config.dependence {
         let phi = (lag1_correlation(&kept) - 2.0 / (kept.len().max(1) as f64).sqrt()).max(0.0);
         ((1.0 + phi) / (1.0 - phi), noise_sigma / (1.0 - phi).sqrt())
@@ -504,7 +506,7 @@ fn partition(
             k += 1;
             keep
         });
-        if t >= m && t < n {
+        if t < n {
             pending.push_back(t);
         }
     }

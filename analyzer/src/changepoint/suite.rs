@@ -26,12 +26,13 @@ use crate::{
 };
 
 /// Which part of the labelled data to score on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Part {
     /// What the defaults may be chosen on.
     Tuning,
     /// What the figures are reported on.
+    #[value(name = "heldout")]
     HeldOut,
 }
 
@@ -223,12 +224,7 @@ pub fn format_report(r: &SuiteReport) -> String {
         "\nshapes ({part} seeds)   series   F1  covering   zero: F1  covering   no-change series flagged   found / true"
     );
     for row in &r.shapes {
-        let name = row.shape.map_or("all".to_owned(), |sh| {
-            serde_json::to_value(sh)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        });
+        let name = row.shape.map_or("all", Shape::name);
         let _ = writeln!(
             s,
             "{name:<20} {:>7} {:>6.3} {:>9.3} {:>10.3} {:>9.3} {:>14} of {:<8} {:>6} / {}",

@@ -1025,6 +1025,18 @@ mod tests {
         }
     }
 
+    /// One cable over 30 days, scored with these findings and truth.
+    fn month(findings: Vec<Finding>, truth: Truth) -> Scored {
+        Scored {
+            findings,
+            truth,
+            cables: 1,
+            days: 30.0,
+            end_ns: 30 * 24 * HOUR,
+            sweep_ns: None,
+        }
+    }
+
     fn finding(id: &str, class: Class, at_h: i64, span: Option<u32>) -> Finding {
         Finding {
             id: id.into(),
@@ -1075,8 +1087,8 @@ mod tests {
             f.detected_ns = detected_h * HOUR;
             f
         };
-        let run = Scored {
-            findings: vec![
+        let run = month(
+            vec![
                 finding("F1", Class::Repair, 100, Some(5)),
                 finding("F2", Class::TapLike, 100, Some(2)),
                 // A tap-like finding nowhere near an attack is a false alarm.
@@ -1085,11 +1097,7 @@ mod tests {
                 faint("F5", 600, 700),
             ],
             truth,
-            cables: 1,
-            days: 30.0,
-            end_ns: 30 * 24 * HOUR,
-            sweep_ns: None,
-        };
+        );
         let e = evaluate(&[run], &EvalConfig::default());
         let taps = e.kinds.iter().find(|k| k.kind == EventKind::ClipOnTap).unwrap();
         assert_eq!((taps.all.events, taps.all.correct), (4, 3));
@@ -1157,14 +1165,7 @@ mod tests {
             f
         };
         let score = |f: Finding| {
-            let run = Scored {
-                findings: vec![f],
-                truth: truth.clone(),
-                cables: 1,
-                days: 30.0,
-                end_ns: 30 * 24 * HOUR,
-                sweep_ns: None,
-            };
+            let run = month(vec![f], truth.clone());
             let e = evaluate(&[run], &EvalConfig::default());
             (e.false_tap_like, e.taps_right_span)
         };
@@ -1186,17 +1187,13 @@ mod tests {
             physics: None,
             events: vec![event("E1", EventKind::Maintenance, 100, 102, Some(1), 0.3)],
         };
-        let run = Scored {
-            findings: vec![
+        let run = month(
+            vec![
                 finding("F1", Class::Maintenance, 100, Some(2)),
                 finding("F2", Class::TapLike, 101, Some(2)),
             ],
             truth,
-            cables: 1,
-            days: 30.0,
-            end_ns: 30 * 24 * HOUR,
-            sweep_ns: None,
-        };
+        );
         let e = evaluate(&[run], &EvalConfig::default());
         assert_eq!(e.benign_called_malicious, 1);
         let listed: Vec<&EventOutcome> = e.outcomes.iter().filter(|o| o.called_malicious).collect();
