@@ -144,6 +144,10 @@ enum Command {
         /// With --suite: the folder holding the RTT traces' `real/` and `artificial_truth/`.
         #[arg(long, default_value = "testdata/rtt-shao", requires = "suite")]
         rtt: PathBuf,
+        /// With --suite: the folder of real series annotated by people (`annotations.json` and
+        /// one `t,value` CSV per series).
+        #[arg(long, default_value = "testdata/tcpd", requires = "suite")]
+        annotated: PathBuf,
     },
 }
 
@@ -477,6 +481,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
             json,
             suite,
             rtt,
+            annotated,
             engine,
         } => {
             let config: Config = match engine {
@@ -486,7 +491,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
                 None => Config::default(),
             };
             if let Some(part) = suite {
-                let report = changepoint::suite::run_suite(&rtt, part, &config)?;
+                let report = changepoint::suite::run_suite(&rtt, &annotated, part, &config)?;
                 if json {
                     serde_json::to_writer_pretty(&mut out, &report)?;
                     writeln!(out)?;

@@ -3,7 +3,9 @@
 //! Two formats: the command's own `t,value` (a header, then one row per sample; an empty value is
 //! missing; `t` is kept as text), and the labelled RTT traces of Shao et al. (`epoch;rtt;cp`, see
 //! `testdata/rtt-shao/README.md`), whose `-3`/`-4` failed pings are missing values and whose `cp`
-//! column marks the labelled changes.
+//! column marks the labelled changes. A folder of `t,value` series with an `annotations.json` of
+//! several people's change points each (`testdata/tcpd/README.md`) is read by
+//! [`read_annotated_dir`].
 
 use std::path::{Path, PathBuf};
 
@@ -142,6 +144,53 @@ pub fn read_labelled_dir(dir: &Path) -> Result<Vec<LabelledTrace>> {
         return Err(AnalyzerError::input(dir, 0, "no *.csv traces"));
     }
     paths.iter().map(|p| read_labelled(p)).collect()
+}
+
+/// A series whose change points several people marked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnnotatedSeries {
+    /// Name (the file name without `.csv`).
+    pub name: String,
+    /// Values; NaN where missing.
+    pub values: Vec<f64>,
+    /// Each annotator's change points (rows where a new segment begins), by annotator id.
+    pub annotations: Vec<Vec<usize>>,
+}
+
+/// Reads `dir/annotations.json` (`{"series": {"annotator": [row, ...]}}`) and, for every series it
+/// names, `dir/<series>.csv` in the `t,value` format. Sorted by name.
+pub fn read_annotated_dir(dir: &Path) -> Result<Vec<AnnotatedSeries>> {
+    type Annotations = std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<usize>>>;
+    let path = dir.join("annotations.json");
+    let annotations: Annotations = serde_json::from_str(&read_text(&path)?).map_err(|e| {
+        AnalyzerError::input(&path, e.line(), format!("not series -> annotator -> rows: {e}"))
+    })?;
+    if annotations.is_empty() {
+        return Err(AnalyzerError::input(&path, 0, "names no series"));
+    }
+    annotations
+        .into_iter()
+        .map(|(name, by_annotator)| {
+            let csv = dir.join(format!("{name}.csv"));
+            let values = read_t_value(&csv)?.values;
+            let annotations: Vec<Vec<usize>> = by_annotator.into_values().collect();
+            if let Some(&row) = annotations.iter().flatten().find(|&&r| r >= values.len()) {
+                return Err(AnalyzerError::input(
+                    &path,
+                    0,
+                    format!(
+                        "`{name}` has a change at row {row}, past its {} rows",
+                        values.len()
+                    ),
+                ));
+            }
+            Ok(AnnotatedSeries {
+                name,
+                values,
+                annotations,
+            })
+        })
+        .collect()
 }
 
 /// The engine's score on one trace.

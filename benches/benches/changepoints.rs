@@ -3,9 +3,11 @@
 //! trace, with the quality figures alongside; then on long generated series of 10 k, 100 k and
 //! 1 M points (levels lasting 200 to 20,000 samples, noise that changes scale, 0.1 % spikes, one
 //! long quiet stretch), where the search's cost in the length shows.
-//! `benches/scripts/ruptures_rtt.py` times Python's ruptures on the same RTT series for comparison.
+//! `benches/scripts/ruptures_side_by_side.py` times ruptures' C search on the same RTT series and
+//! this bench's engine side in one run (it calls this bench with `--rtt-only --json`: one line of
+//! JSON with each trace's best time and change count).
 //!
-//! Run: `cargo bench -p cablewatch-benches --bench changepoints [-- --reps N]`.
+//! Run: `cargo bench -p cablewatch-benches --bench changepoints [-- --reps N] [--rtt-only] [--json]`.
 #![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used)]
 
 use std::{path::PathBuf, time::Instant};
@@ -23,25 +25,42 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|r| r.parse().ok())
         .unwrap_or(5);
+    let rtt_only = args.iter().any(|a| a == "--rtt-only");
+    let json = args.iter().any(|a| a == "--json");
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/rtt-shao/real");
     let traces = read_labelled_dir(&dir).unwrap();
     let config = Config::default();
     let mut total_ms = 0.0;
     let mut samples = 0;
     let mut per_series = Vec::new();
+    let mut rows = Vec::new();
     for t in &traces {
+        let mut changes = 0;
         let best = (0..reps)
             .map(|_| {
                 let started = Instant::now();
                 let found = segment(&t.values, &config);
+                let ms = started.elapsed().as_secs_f64() * 1e3;
+                changes = found.change_points.len();
                 std::hint::black_box(found);
-                started.elapsed().as_secs_f64() * 1e3
+                ms
             })
             .fold(f64::INFINITY, f64::min);
-        println!("{:<12} {:>6} samples {best:8.2} ms", t.name, t.values.len());
+        if !json {
+            println!("{:<12} {:>6} samples {best:8.2} ms", t.name, t.values.len());
+        }
+        rows.push(format!(
+            r#"{{"name":"{}","samples":{},"ms":{best},"changes":{changes}}}"#,
+            t.name,
+            t.values.len()
+        ));
         total_ms += best;
         samples += t.values.len();
         per_series.push(best);
+    }
+    if json {
+        println!(r#"{{"traces":[{}]}}"#, rows.join(","));
+        return;
     }
     per_series.sort_by(f64::total_cmp);
     let eval = evaluate(&traces, &config, 2);
@@ -57,6 +76,9 @@ fn main() {
         "quality: median precision {:.3}, recall {:.3}, F2 {:.3} (mean F2 {:.3})",
         eval.median_precision, eval.median_recall, eval.median_f2, eval.mean_f2
     );
+    if rtt_only {
+        return;
+    }
     for n in [10_000usize, 100_000, 1_000_000] {
         let (y, changes) = long_series(n, 7);
         let mut found = 0;
