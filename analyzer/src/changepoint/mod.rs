@@ -70,9 +70,9 @@
 //! cost is flat, one cut or two can explain a stretch almost equally well); the tests hold it to
 //! that. On the RTT traces
 //! the figures stay within the noise of the median (tuning half 0.732 against 0.730 exact,
-//! held-out half 0.755 against 0.754). The whole engine costs 0.15 us per sample on one core: the
-//! 25 RTT traces in about 30 ms, 1 M points in 0.14 s; ruptures' C search took 5x to 12x as long
-//! on the same traces side by side, as this machine's speed drifted (`benches/README.md`).
+//! held-out half 0.755 against 0.754). The whole engine costs 0.1 to 0.2 us per sample on one
+//! core: the 25 RTT traces in 24 to 39 ms, 1 M points in 0.14 to 0.2 s; ruptures' C search took
+//! about 8.5x as long on the same traces side by side (`benches/README.md`).
 //!
 //! Two things a statistically optimal segmentation gets wrong for an analyst are handled around it.
 //! - **Spikes**: a sample or two far from both neighbourhoods (queueing on a latency probe, a glitch
@@ -712,10 +712,11 @@ const SHORT_SEGMENT: usize = 8;
 fn scan_search(p: &Prefix, n: usize, m: usize, beta: f64) -> Vec<usize> {
     let mut candidates = scan_candidates(p, n, m, beta);
     let mut cuts = Vec::new();
+    let mut memo = Memo::default();
     for _ in 0..SCAN_ROUNDS {
         let ends = candidates.iter().copied().chain(std::iter::once(n));
         let optimum = partition(p, n, m, beta, ends, u64::MAX).unwrap_or_default();
-        let improved = improve(p, n, m, beta, optimum.clone());
+        let improved = improve(p, n, m, beta, optimum.clone(), &mut memo);
         // What local search found joins the candidates, with each segment's best split where it
         // saves more than half the penalty: two changes that each save less than the penalty
         // can together save more than two, which only the optimum over candidates sees.
@@ -755,6 +756,16 @@ fn best_split(p: &Prefix, a: usize, b: usize, m: usize) -> Option<(f64, usize)> 
     Some(climb(gain, start, step / 2, a + m, b - m))
 }
 
+/// What [`improve`] already worked out, kept across the rounds of [`scan_search`]: the answers do
+/// not change, only whether they are needed again.
+#[derive(Default)]
+struct Memo {
+    /// Where a cut between two neighbours (a, cut, b) moves to.
+    placed: std::collections::HashMap<(usize, usize, usize), usize>,
+    /// Segments whose best split was scored and saved less than the penalty.
+    split_seen: std::collections::HashSet<(usize, usize)>,
+}
+
 /// Local search from `cuts` on the penalised cost: each cut moves to its best position between its
 /// neighbours within [`POLISH_REACH`], two cuts around a segment of at most
 /// [`SHORT_SEGMENT`] samples become one where that is cheaper, a cut that saves less than the
@@ -762,7 +773,7 @@ fn best_split(p: &Prefix, a: usize, b: usize, m: usize) -> Option<(f64, usize)> 
 /// than the penalty is split, until none of these lowers the cost. Every step lowers it, so this
 /// ends. It repairs what the candidates got slightly wrong: a position off by a few samples, one
 /// change cut twice, a change the scan saw only together with a stronger one.
-fn improve(p: &Prefix, n: usize, m: usize, beta: f64, mut cuts: Vec<usize>) -> Vec<usize> {
+fn improve(p: &Prefix, n: usize, m: usize, beta: f64, mut cuts: Vec<usize>, memo: &mut Memo) -> Vec<usize> {
     let neighbours = |cuts: &[usize], k: usize| {
         (
             if k == 0 { 0 } else { cuts[k - 1] },
@@ -771,8 +782,6 @@ fn improve(p: &Prefix, n: usize, m: usize, beta: f64, mut cuts: Vec<usize>) -> V
     };
     // Cuts whose neighbours changed since they were last placed.
     let mut dirty = vec![true; cuts.len()];
-    // Segments whose best split was already scored: the answer for them does not change.
-    let mut split_seen = std::collections::HashSet::new();
     loop {
         let mut changed = false;
         for k in 0..cuts.len() {
@@ -781,12 +790,15 @@ fn improve(p: &Prefix, n: usize, m: usize, beta: f64, mut cuts: Vec<usize>) -> V
             }
             let (a, b) = neighbours(&cuts, k);
             let c = cuts[k];
-            let gain = |s: usize| split_gain(p, a, s, b);
-            let reach = POLISH_REACH.min((c - a).min(b - c) / 2).max(1);
-            // Every position within reach: the gain is not always unimodal near its peak.
-            let (_, s) = (c.saturating_sub(reach).max(a + m)..=(c + reach).min(b - m))
-                .map(|s| (gain(s), s))
-                .fold((gain(c), c), |best, x| if x.0 > best.0 { x } else { best });
+            let s = *memo.placed.entry((a, c, b)).or_insert_with(|| {
+                let gain = |s: usize| split_gain(p, a, s, b);
+                let reach = POLISH_REACH.min((c - a).min(b - c) / 2).max(1);
+                // Every position within reach: the gain is not always unimodal near its peak.
+                (c.saturating_sub(reach).max(a + m)..=(c + reach).min(b - m))
+                    .map(|s| (gain(s), s))
+                    .fold((gain(c), c), |best, x| if x.0 > best.0 { x } else { best })
+                    .1
+            });
             if s != c {
                 cuts[k] = s;
                 changed = true;
@@ -842,13 +854,14 @@ fn improve(p: &Prefix, n: usize, m: usize, beta: f64, mut cuts: Vec<usize>) -> V
         for k in 0..=cuts.len() {
             let a = if k == 0 { 0 } else { cuts[k - 1] };
             let b = cuts.get(k).copied().unwrap_or(n);
-            if b - a < 2 * m || !split_seen.insert((a, b)) {
+            if b - a < 2 * m || memo.split_seen.contains(&(a, b)) {
                 continue;
             }
-            if let Some((g, s)) = best_split(p, a, b, m)
-                && g > beta
-            {
-                added.push(s);
+            match best_split(p, a, b, m) {
+                Some((g, s)) if g > beta => added.push(s),
+                _ => {
+                    memo.split_seen.insert((a, b));
+                }
             }
         }
         if !added.is_empty() {
