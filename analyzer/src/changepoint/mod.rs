@@ -68,9 +68,8 @@
 //! was the exact one for 36 of 39 with levels (the rest within a tenth of one change's penalty)
 //! and for 24 of 39 with lines (the rest within 0.4 penalties but one, at 0.98: with lines the
 //! cost is flat, one cut or two can explain a stretch almost equally well); the tests hold it to
-//! that. On the RTT traces
-//! the figures stay within the noise of the median (tuning half 0.732 against 0.730 exact,
-//! held-out half 0.755 against 0.754). The whole engine costs 0.1 to 0.2 us per sample on one
+//! that. On the RTT traces the figures stay within the noise of the median (tuning half 0.732
+//! against 0.730 exact, held-out half 0.755 against 0.754). The whole engine costs 0.1 to 0.2 us per sample on one
 //! core: the 25 RTT traces in 24 to 39 ms, 1 M points in 0.14 to 0.2 s; ruptures' C search took
 //! about 8.5x as long on the same traces side by side (`benches/README.md`).
 //!
