@@ -21,15 +21,35 @@ pub fn median_in_place(values: &mut Vec<f64>) -> Option<f64> {
     Some((lower + upper) / 2.0)
 }
 
-/// Median and MAD-based sigma of `values`.
+/// Median and MAD-based sigma of `values` (NaNs ignored): [`median_in_place`] twice, with the
+/// selections made on integer keys that order as [`f64::total_cmp`] orders the values (the same
+/// result, selected faster: on long series the change-point engine's noise estimate was a fifth of
+/// its instructions).
 pub fn median_sigma(values: &[f64]) -> Option<(f64, f64)> {
-    let mut v = values.to_vec();
-    let med = median_in_place(&mut v)?;
-    for x in &mut v {
-        *x = (*x - med).abs();
+    // total_cmp's key, which is its own inverse.
+    let flip = |k: i64| k ^ (((k >> 63) as u64) >> 1) as i64;
+    let key = |v: f64| flip(v.to_bits() as i64);
+    let value = |k: i64| f64::from_bits(flip(k) as u64);
+    let median = |keys: &mut [i64]| {
+        let (n, mid) = (keys.len(), keys.len() / 2);
+        let (lower, upper, _) = keys.select_nth_unstable(mid);
+        let upper = value(*upper);
+        if n % 2 == 1 {
+            return upper;
+        }
+        let lower = lower.iter().copied().max().map_or(f64::NEG_INFINITY, value);
+        (lower + upper) / 2.0
+    };
+    let kept: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    if kept.is_empty() {
+        return None;
     }
-    let mad = median_in_place(&mut v)?;
-    Some((med, mad * MAD_TO_SIGMA))
+    let mut keys: Vec<i64> = kept.iter().map(|&v| key(v)).collect();
+    let med = median(&mut keys);
+    for (k, &v) in keys.iter_mut().zip(&kept) {
+        *k = key((v - med).abs());
+    }
+    Some((med, median(&mut keys) * MAD_TO_SIGMA))
 }
 
 const DAY_NS: i64 = 86_400_000_000_000;
@@ -89,6 +109,39 @@ pub fn without_diurnal(times_ns: &[i64], values: &[f64]) -> Option<Vec<f64>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn median_sigma_is_median_in_place_twice() {
+        let mut s = 7u64;
+        let mut u = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for n in 0..300usize {
+            let v: Vec<f64> = (0..n)
+                .map(|i| match i % 9 {
+                    0 => -0.0,
+                    1 => 0.0,
+                    2 => f64::NAN,
+                    3 => (u() - 0.5) * 1e-300,
+                    _ => (u() - 0.5) * 10f64.powi((u() * 6.0) as i32 - 3),
+                })
+                .collect();
+            let mut w = v.clone();
+            let want = super::median_in_place(&mut w).and_then(|med| {
+                let mut d: Vec<f64> = w.iter().map(|x| (x - med).abs()).collect();
+                super::median_in_place(&mut d).map(|mad| (med, mad * super::MAD_TO_SIGMA))
+            });
+            let got = super::median_sigma(&v);
+            assert_eq!(
+                got.map(|(m, s)| (m.to_bits(), s.to_bits())),
+                want.map(|(m, s)| (m.to_bits(), s.to_bits())),
+                "n {n}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]
