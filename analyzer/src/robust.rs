@@ -40,14 +40,14 @@ pub fn median_sigma(values: &[f64]) -> Option<(f64, f64)> {
         let lower = lower.iter().copied().max().map_or(f64::NEG_INFINITY, value);
         (lower + upper) / 2.0
     };
-    let kept: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    if kept.is_empty() {
+    let mut keys = Vec::with_capacity(values.len());
+    keys.extend(values.iter().filter(|v| !v.is_nan()).map(|&v| key(v)));
+    if keys.is_empty() {
         return None;
     }
-    let mut keys: Vec<i64> = kept.iter().map(|&v| key(v)).collect();
     let med = median(&mut keys);
-    for (k, &v) in keys.iter_mut().zip(&kept) {
-        *k = key((v - med).abs());
+    for k in &mut keys {
+        *k = key((value(*k) - med).abs());
     }
     Some((med, median(&mut keys) * MAD_TO_SIGMA))
 }
