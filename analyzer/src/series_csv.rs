@@ -155,7 +155,22 @@ pub struct AnnotatedSeries {
     pub values: Vec<f64>,
     /// Each annotator's change points (rows where a new segment begins), by annotator id.
     pub annotations: Vec<Vec<usize>>,
+    /// What a published run of another method found on it, when `binseg_default.json` lists it.
+    pub reference: Option<Reference>,
 }
+
+/// A published method's answer on one annotated series.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reference {
+    /// The change points it reported.
+    Found(Vec<usize>),
+    /// It failed on the series (`null` in the file).
+    Failed,
+}
+
+/// Name of the optional file beside `annotations.json` with the change points the benchmark's
+/// default run of binary segmentation reported, `{"series": [row, ...] or null}`.
+pub const REFERENCE_FILE: &str = "binseg_default.json";
 
 /// Reads `dir/annotations.json` (`{"series": {"annotator": [row, ...]}}`) and, for every series it
 /// names, `dir/<series>.csv` in the `t,value` format. Sorted by name.
@@ -167,6 +182,25 @@ pub fn read_annotated_dir(dir: &Path) -> Result<Vec<AnnotatedSeries>> {
     })?;
     if annotations.is_empty() {
         return Err(AnalyzerError::input(&path, 0, "names no series"));
+    }
+    let reference_path = dir.join(REFERENCE_FILE);
+    let mut references: std::collections::BTreeMap<String, Option<Vec<usize>>> = if reference_path.exists() {
+        serde_json::from_str(&read_text(&reference_path)?).map_err(|e| {
+            AnalyzerError::input(
+                &reference_path,
+                e.line(),
+                format!("not series -> [row, ...] or null: {e}"),
+            )
+        })?
+    } else {
+        Default::default()
+    };
+    if let Some(name) = references.keys().find(|k| !annotations.contains_key(*k)) {
+        return Err(AnalyzerError::input(
+            &reference_path,
+            0,
+            format!("`{name}` is not in annotations.json"),
+        ));
     }
     annotations
         .into_iter()
@@ -184,10 +218,14 @@ pub fn read_annotated_dir(dir: &Path) -> Result<Vec<AnnotatedSeries>> {
                     ),
                 ));
             }
+            let reference = references
+                .remove(&name)
+                .map(|r| r.map_or(Reference::Failed, Reference::Found));
             Ok(AnnotatedSeries {
                 name,
                 values,
                 annotations,
+                reference,
             })
         })
         .collect()

@@ -16,7 +16,9 @@
 //! changes together, recall averaged over annotators), and the covering of each annotator's
 //! partition by the found one, averaged. A detector that finds nothing scores well on both when
 //! changes are rare, so its figures are printed beside the engine's: anything useful must beat
-//! them.
+//! them. Beside them too, where the folder has `binseg_default.json`: what the benchmark's own
+//! default run of binary segmentation (R's changepoint, MBIC penalty, the best default in its
+//! study) found on the same series, scored the same way.
 
 use std::path::Path;
 
@@ -27,7 +29,8 @@ use super::{Config, max_pairs, segment};
 use crate::{
     Result,
     series_csv::{
-        AnnotatedSeries, Evaluation, LabelledTrace, evaluate, read_annotated_dir, read_labelled_dir,
+        AnnotatedSeries, Evaluation, LabelledTrace, Reference, evaluate, read_annotated_dir,
+        read_labelled_dir,
     },
 };
 
@@ -207,6 +210,11 @@ pub struct AnnotatedRow {
     pub zero_f1: f64,
     /// Its covering.
     pub zero_covering: f64,
+    /// F1 of the benchmark's published default run of binary segmentation, where the folder has
+    /// it (a failed run scores as reporting nothing).
+    pub binseg_f1: Option<f64>,
+    /// Its covering.
+    pub binseg_covering: Option<f64>,
 }
 
 /// The engine on the annotated real series of a part: per series, and means over them (the
@@ -223,6 +231,22 @@ pub struct AnnotatedScores {
     pub zero_f1: f64,
     /// Its mean covering.
     pub zero_covering: f64,
+    /// Mean F1 of the published binary segmentation run, when every series has one.
+    pub binseg_f1: Option<f64>,
+    /// Its mean covering.
+    pub binseg_covering: Option<f64>,
+    /// Series on which that run failed (scored as reporting nothing).
+    pub binseg_failed: usize,
+}
+
+/// The change points of a published run, as the benchmark scores them: R's changepoint package
+/// reports the series' last row as a change, and the benchmark's scorer drops it (with it dropped,
+/// the published scores are reproduced; see the tests). A failed run is scored as no change.
+fn reference_cuts(reference: &Reference, n: usize) -> Vec<usize> {
+    match reference {
+        Reference::Found(cuts) => cuts.iter().copied().filter(|&c| c + 1 < n).collect(),
+        Reference::Failed => Vec::new(),
+    }
 }
 
 /// Scores `config` on annotated series.
@@ -232,7 +256,10 @@ pub fn score_annotated(all: &[AnnotatedSeries], config: &Config) -> AnnotatedSco
         .map(|s| {
             let found = segment(&s.values, config).change_points;
             let n = s.values.len();
+            let binseg = s.reference.as_ref().map(|r| reference_cuts(r, n));
             AnnotatedRow {
+                binseg_f1: binseg.as_ref().map(|c| f1_annotated(&s.annotations, c, 5)),
+                binseg_covering: binseg.as_ref().map(|c| covering_annotated(&s.annotations, c, n)),
                 name: s.name.clone(),
                 samples: n,
                 f1: f1_annotated(&s.annotations, &found, 5),
@@ -244,7 +271,18 @@ pub fn score_annotated(all: &[AnnotatedSeries], config: &Config) -> AnnotatedSco
         })
         .collect();
     let mean = |f: fn(&AnnotatedRow) -> f64| series.iter().map(f).sum::<f64>() / series.len().max(1) as f64;
+    let all_have = |f: fn(&AnnotatedRow) -> Option<f64>| {
+        let v: Option<Vec<f64>> = series.iter().map(f).collect();
+        v.filter(|v| !v.is_empty())
+            .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+    };
     AnnotatedScores {
+        binseg_f1: all_have(|r| r.binseg_f1),
+        binseg_covering: all_have(|r| r.binseg_covering),
+        binseg_failed: all
+            .iter()
+            .filter(|s| s.reference == Some(Reference::Failed))
+            .count(),
         f1: mean(|r| r.f1),
         covering: mean(|r| r.covering),
         zero_f1: mean(|r| r.zero_f1),
@@ -335,17 +373,30 @@ pub fn format_report(r: &SuiteReport) -> String {
         a.zero_f1,
         a.zero_covering
     );
+    if let (Some(f1), Some(cov)) = (a.binseg_f1, a.binseg_covering) {
+        let _ = writeln!(
+            s,
+            "  published binary segmentation (default run) on the same series: F1 {f1:.3}  covering {cov:.3}{}",
+            match a.binseg_failed {
+                0 => String::new(),
+                k => format!("  ({k} failed, scored as reporting nothing)"),
+            }
+        );
+    }
+    let opt = |v: Option<f64>| v.map_or_else(|| "  -  ".to_owned(), |v| format!("{v:.3}"));
     for row in &a.series {
         let _ = writeln!(
             s,
-            "  {:<20} {:>5} rows {:>4} found   F1 {:.3}  covering {:.3}   zero: F1 {:.3}  covering {:.3}",
+            "  {:<20} {:>5} rows {:>4} found   F1 {:.3}  covering {:.3}   zero: F1 {:.3}  covering {:.3}   binseg: F1 {}  covering {}",
             row.name,
             row.samples,
             row.found.len(),
             row.f1,
             row.covering,
             row.zero_f1,
-            row.zero_covering
+            row.zero_covering,
+            opt(row.binseg_f1),
+            opt(row.binseg_covering)
         );
     }
     let _ = writeln!(
@@ -427,6 +478,28 @@ mod tests {
             f1_annotated(&annotations, &[172], 5),
             2.0 * recall / (1.0 + recall)
         ));
+    }
+
+    #[test]
+    fn published_binary_segmentation_runs_score_as_the_benchmark_scored_them() {
+        // TCPDBench's published default scores for binseg (analysis/output/scores/
+        // default_{f1,cover}_scores.json of alan-turing-institute/TCPDBench), from the raw runs in
+        // testdata/tcpd/binseg_default.json.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/tcpd");
+        let all = read_annotated_dir(&dir).unwrap();
+        let scores = score_annotated(&all, &Config::default());
+        let row = |name: &str| scores.series.iter().find(|r| r.name == name).unwrap();
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-9);
+        assert!(close(row("construction").binseg_f1, 0.7090909090909091));
+        assert!(close(row("construction").binseg_covering, 0.4662169703155342));
+        assert!(close(row("shanghai_license").binseg_f1, 0.8679245283018869));
+        assert!(close(row("shanghai_license").binseg_covering, 0.9196947071511531));
+        assert!(close(row("bank").binseg_f1, 0.4));
+        // The run failed on the series with missing values; it scores as reporting nothing.
+        let coal = row("uk_coal_employ");
+        assert_eq!(coal.binseg_f1, Some(coal.zero_f1));
+        assert_eq!(scores.binseg_failed, 1);
+        assert!(scores.binseg_f1.is_some() && scores.binseg_covering.is_some());
     }
 
     #[test]
