@@ -74,8 +74,10 @@
 //! cost is flat, one cut or two can explain a stretch almost equally well); the tests hold it to
 //! that. On the RTT traces the figures stay within the noise of the median (tuning half 0.732
 //! against 0.730 exact, held-out half 0.755 against 0.754). The whole engine costs 0.1 to 0.2 us
-//! per sample on one core: the 25 RTT traces in 23 to 39 ms, 1 M points in 0.14 to 0.2 s; ruptures' C search took
-//! about 9x as long on the same traces side by side (`benches/README.md`).
+//! per sample on one core: the 25 RTT traces in 19 to 28 ms, 1 M points in 0.15 to 0.17 s;
+//! ruptures' C search took 10.6x to 11.3x as long on the same traces side by side
+//! (`benches/README.md`). Most positions a search tries cannot beat the best one so far: an upper
+//! bound on the gain without logarithms (ln x <= x - 1) rules them out before the exact gain.
 //!
 //! Two things a statistically optimal segmentation gets wrong for an analyst are handled around it.
 //! - **Spikes**: a sample or two far from both neighbourhoods (queueing on a latency probe, a glitch
@@ -333,8 +335,8 @@ fn outliers(y: &[f64], sigma: f64, config: &Config) -> Vec<usize> {
         let right = &y[i + 1..(i + h + 1).min(y.len())];
         // The neighbourhood's limit is never below the series' one, so a sample within the
         // series' limit of either side is no outlier: most samples stop here, cheaply.
-        if !(far_from(left, y[i], series_limit, &mut window)
-            && far_from(right, y[i], series_limit, &mut window))
+        if !(far_from_quick(left, y[i], series_limit, &mut window)
+            && far_from_quick(right, y[i], series_limit, &mut window))
         {
             continue;
         }
@@ -350,6 +352,15 @@ fn outliers(y: &[f64], sigma: f64, config: &Config) -> Vec<usize> {
         }
     }
     out
+}
+
+/// [`far_from`] with the usual side of two samples worked out in place.
+#[inline]
+fn far_from_quick(side: &[f64], v: f64, limit: f64, scratch: &mut Vec<f64>) -> bool {
+    match side {
+        [a, b] => (v - (a + b) / 2.0).abs() > limit.max((a - b).abs()),
+        _ => far_from(side, v, limit, scratch),
+    }
 }
 
 /// Whether `v` is further from the median of `side` than `limit` and than the side's range (an
@@ -578,10 +589,24 @@ const SCAN_STEPS: usize = 2;
 /// instead of three.
 #[inline]
 fn split_gain(p: &Prefix, a: usize, s: usize, b: usize) -> f64 {
-    let (_, v) = p.variance(a, b);
+    split_gain_over(p, p.variance(a, b).1, a, s, b, f64::NEG_INFINITY)
+}
+
+/// [`split_gain`] given `v`, the variance of `y[a..b]` (`p.variance(a, b).1`), for the searches
+/// that try many positions in one segment and only want a gain above `bar`: where the gain cannot
+/// exceed it, `f64::NEG_INFINITY` without the logarithms. ln x <= x - 1 bounds each term; most
+/// positions of a search are far below the best one, and the bound rules them out for a few
+/// multiplications. The margin (10^-9 per sample) is far above the rounding of either side, so
+/// the searches choose exactly what they chose with every gain computed.
+#[inline]
+fn split_gain_over(p: &Prefix, v: f64, a: usize, s: usize, b: usize, bar: f64) -> f64 {
     let (n1, v1) = p.variance(a, s);
     let (n2, v2) = p.variance(s, b);
-    n1 * (v / v1).ln() + n2 * (v / v2).ln()
+    let (r1, r2) = (v / v1, v / v2);
+    if n1 * (r1 - 1.0) + n2 * (r2 - 1.0) + 1e-9 * (n1 + n2) < bar {
+        return f64::NEG_INFINITY;
+    }
+    n1 * r1.ln() + n2 * r2.ln()
 }
 
 /// Candidate change positions from a multi-scale scan, in O(n) cost evaluations.
@@ -635,7 +660,16 @@ fn scan_candidates(p: &Prefix, n: usize, m: usize, beta: f64) -> Vec<usize> {
                 Some(&right) if s + g <= n => right,
                 _ => p.variance(s, b),
             };
-            sampled.push((s, scan_gain(n1, v / v1, n2, v / v2)));
+            let (r1, r2) = (v / v1, v / v2);
+            // Below the threshold a position neither becomes a candidate nor hides one, so its
+            // gain is not needed: ln x <= x - 1 rules most out without logarithms. The margin
+            // covers the single-precision logarithms' error (about 10^-7 of each term).
+            let gain = if n1 * (r1 - 1.0) + n2 * (r2 - 1.0) + 1e-4 * (n1 + n2) < threshold {
+                f64::NEG_INFINITY
+            } else {
+                scan_gain(n1, r1, n2, r2)
+            };
+            sampled.push((s, gain));
         }
         let reach = (g / stride).max(1);
         for k in 0..sampled.len() {
@@ -649,7 +683,7 @@ fn scan_candidates(p: &Prefix, n: usize, m: usize, beta: f64) -> Vec<usize> {
             }
             // Refine between the sampled neighbours: near its peak a change's gain rises
             // monotonically towards it.
-            out.push(climb(window_gain, (v, s), stride / 2, m, n - m).1);
+            out.push(climb(|t, _| window_gain(t), (v, s), stride / 2, m, n - m).1);
         }
         if 2 * g >= n {
             break;
@@ -676,15 +710,22 @@ fn scan_gain(n1: f64, r1: f64, n2: f64, r2: f64) -> f64 {
 }
 
 /// Hill-climbs `f` from `start` (value, position) by steps halving from `step` down to 1, within
-/// `lo..=hi`: the best (value, position) seen.
-fn climb(f: impl Fn(usize) -> f64, start: (f64, usize), step: usize, lo: usize, hi: usize) -> (f64, usize) {
+/// `lo..=hi`: the best (value, position) seen. `f(t, best)` may return any value not above
+/// `best` where position `t` cannot beat it.
+fn climb(
+    f: impl Fn(usize, f64) -> f64,
+    start: (f64, usize),
+    step: usize,
+    lo: usize,
+    hi: usize,
+) -> (f64, usize) {
     let (mut best, mut at) = start;
     let mut step = step;
     while step >= 1 {
         let here = at;
         for t in [here.saturating_sub(step), here + step] {
             if t >= lo && t <= hi && t != here {
-                let w = f(t);
+                let w = f(t, best);
                 if w > best {
                     (best, at) = (w, t);
                 }
@@ -732,7 +773,7 @@ fn scan_search(p: &Prefix, n: usize, m: usize, beta: f64) -> Vec<usize> {
             std::iter::once(0)
                 .chain(improved.iter().copied())
                 .zip(improved.iter().copied().chain(std::iter::once(n)))
-                .filter_map(|(a, b)| best_split(p, a, b, m))
+                .filter_map(|(a, b)| memo.best_split(p, a, b, m))
                 .filter(|&(g, _)| g > beta / 2.0)
                 .map(|(_, s)| s),
         );
@@ -754,12 +795,18 @@ fn best_split(p: &Prefix, a: usize, b: usize, m: usize) -> Option<(f64, usize)> 
         return None;
     }
     let step = ((b - a) / SPLIT_GRID).max(1);
-    let gain = |s: usize| split_gain(p, a, s, b);
-    let start = (a + m..=b - m)
-        .step_by(step)
-        .map(|s| (gain(s), s))
-        .max_by(|x, y| x.0.total_cmp(&y.0).then(y.1.cmp(&x.1)))?;
-    Some(climb(gain, start, step / 2, a + m, b - m))
+    let v = p.variance(a, b).1;
+    let gain = |s: usize, bar: f64| split_gain_over(p, v, a, s, b, bar);
+    // The first position with the largest gain.
+    let mut start: Option<(f64, usize)> = None;
+    for s in (a + m..=b - m).step_by(step) {
+        let bar = start.map_or(f64::NEG_INFINITY, |x| x.0);
+        let g = gain(s, bar);
+        if start.is_none_or(|x| g > x.0) {
+            start = Some((g, s));
+        }
+    }
+    Some(climb(gain, start?, step / 2, a + m, b - m))
 }
 
 /// What [`improve`] already worked out, kept across the rounds of [`scan_search`]: the answers do
@@ -767,9 +814,19 @@ fn best_split(p: &Prefix, a: usize, b: usize, m: usize) -> Option<(f64, usize)> 
 #[derive(Default)]
 struct Memo {
     /// Where a cut between two neighbours (a, cut, b) moves to.
-    placed: std::collections::HashMap<(usize, usize, usize), usize>,
-    /// Segments whose best split was scored and saved less than the penalty.
-    split_seen: std::collections::HashSet<(usize, usize)>,
+    placed: rustc_hash::FxHashMap<(usize, usize, usize), usize>,
+    /// Each segment's best split ([`best_split`]), once scored.
+    splits: rustc_hash::FxHashMap<(usize, usize), Option<(f64, usize)>>,
+}
+
+impl Memo {
+    /// [`best_split`] of `y[a..b]`, scored once.
+    fn best_split(&mut self, p: &Prefix, a: usize, b: usize, m: usize) -> Option<(f64, usize)> {
+        *self
+            .splits
+            .entry((a, b))
+            .or_insert_with(|| best_split(p, a, b, m))
+    }
 }
 
 /// Local search from `cuts` on the penalised cost: each cut moves to its best position between its
@@ -797,13 +854,17 @@ fn improve(p: &Prefix, n: usize, m: usize, beta: f64, mut cuts: Vec<usize>, memo
             let (a, b) = neighbours(&cuts, k);
             let c = cuts[k];
             let s = *memo.placed.entry((a, c, b)).or_insert_with(|| {
-                let gain = |s: usize| split_gain(p, a, s, b);
+                let v = p.variance(a, b).1;
                 let reach = POLISH_REACH.min((c - a).min(b - c) / 2).max(1);
                 // Every position within reach: the gain is not always unimodal near its peak.
-                (c.saturating_sub(reach).max(a + m)..=(c + reach).min(b - m))
-                    .map(|s| (gain(s), s))
-                    .fold((gain(c), c), |best, x| if x.0 > best.0 { x } else { best })
-                    .1
+                let mut best = (split_gain_over(p, v, a, c, b, f64::NEG_INFINITY), c);
+                for s in c.saturating_sub(reach).max(a + m)..=(c + reach).min(b - m) {
+                    let g = split_gain_over(p, v, a, s, b, best.0);
+                    if g > best.0 {
+                        best = (g, s);
+                    }
+                }
+                best.1
             });
             if s != c {
                 cuts[k] = s;
@@ -860,14 +921,10 @@ fn improve(p: &Prefix, n: usize, m: usize, beta: f64, mut cuts: Vec<usize>, memo
         for k in 0..=cuts.len() {
             let a = if k == 0 { 0 } else { cuts[k - 1] };
             let b = cuts.get(k).copied().unwrap_or(n);
-            if b - a < 2 * m || memo.split_seen.contains(&(a, b)) {
-                continue;
-            }
-            match best_split(p, a, b, m) {
-                Some((g, s)) if g > beta => added.push(s),
-                _ => {
-                    memo.split_seen.insert((a, b));
-                }
+            if let Some((g, s)) = memo.best_split(p, a, b, m)
+                && g > beta
+            {
+                added.push(s);
             }
         }
         if !added.is_empty() {
@@ -900,7 +957,7 @@ fn drop_bends(
     config: &Config,
 ) -> Vec<usize> {
     let n = y.len();
-    let mut known = std::collections::HashMap::new();
+    let mut known = rustc_hash::FxHashMap::default();
     let mut cost = |a: usize, b: usize| {
         *known
             .entry((a, b))
@@ -944,28 +1001,30 @@ fn quadratic_cost(y: &[f64], rows: &[usize], floor: f64) -> f64 {
     let xm = rows.iter().map(|&r| r as f64).sum::<f64>() / nf;
     let half = ((rows[n - 1] - rows[0]) as f64 / 2.0).max(1.0);
     let ym = y.iter().sum::<f64>() / nf;
-    // Normal equations of v = c0 + c1 u + c2 u^2, u the centred and scaled row, v the centred value.
-    let (mut m, mut r) = ([[0.0f64; 3]; 3], [0.0f64; 3]);
+    // Normal equations of v = c0 + c1 u + c2 u^2, u the centred and scaled row, v the centred
+    // value, from power sums in one pass; at the least-squares solution c the residual sum of
+    // squares is sum v^2 - c . r.
+    let (mut pw, mut r, mut vv) = ([0.0f64; 5], [0.0f64; 3], 0.0f64);
     for (&v, &x) in y.iter().zip(rows) {
         let u = (x as f64 - xm) / half;
-        let (v, pw) = (v - ym, [1.0, u, u * u]);
-        for i in 0..3 {
-            r[i] += pw[i] * v;
-            for j in 0..3 {
-                m[i][j] += pw[i] * pw[j];
-            }
-        }
+        let (v, u2) = (v - ym, u * u);
+        pw[1] += u;
+        pw[2] += u2;
+        pw[3] += u2 * u;
+        pw[4] += u2 * u2;
+        r[0] += v;
+        r[1] += u * v;
+        r[2] += u2 * v;
+        vv += v * v;
     }
+    pw[0] = nf;
+    let m = [
+        [pw[0], pw[1], pw[2]],
+        [pw[1], pw[2], pw[3]],
+        [pw[2], pw[3], pw[4]],
+    ];
     let c = solve3(m, r).unwrap_or([0.0; 3]);
-    let rss: f64 = y
-        .iter()
-        .zip(rows)
-        .map(|(&v, &x)| {
-            let u = (x as f64 - xm) / half;
-            let e = v - ym - c[0] - c[1] * u - c[2] * u * u;
-            e * e
-        })
-        .sum();
+    let rss = (vv - c[0] * r[0] - c[1] * r[1] - c[2] * r[2]).max(0.0);
     nf * (rss / nf).max(floor).ln()
 }
 
