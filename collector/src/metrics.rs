@@ -109,6 +109,9 @@ pub struct Gauges {
     pub refusals: [u64; 4],
     /// Checkpoints written.
     pub checkpoints: u64,
+    /// Streams ended by a message that could not be read, in the order of
+    /// [`StreamError::ALL`](crate::service::StreamError::ALL).
+    pub stream_errors: [u64; 3],
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -262,6 +265,19 @@ pub fn render(stations: &BTreeMap<String, StationCounters>, g: &Gauges) -> Strin
             out,
             "cablewatch_overload_rejections_total{{budget=\"{}\"}} {n}",
             budget.label().trim_start_matches("over_")
+        );
+    }
+    family(
+        &mut out,
+        "cablewatch_stream_errors_total",
+        "counter",
+        "Station streams ended by a message that could not be read (undecodable, too_large) or by a broken transport.",
+    );
+    for (kind, n) in crate::service::StreamError::ALL.iter().zip(g.stream_errors) {
+        let _ = writeln!(
+            out,
+            "cablewatch_stream_errors_total{{reason=\"{}\"}} {n}",
+            kind.label()
         );
     }
     out

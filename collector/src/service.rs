@@ -8,12 +8,18 @@
 //! A stream's batches are stored concurrently, up to `PIPELINE_DEPTH` at once, so that they share
 //! write-ahead log syncs; a second task sends their acknowledgements in the order the batches came.
 //! A batch for a station the caller may not write is the last one read from that stream.
+//!
+//! A message that cannot be read at all (not a `Batch`, or over the size limit) leaves nothing to
+//! acknowledge, and the messages after it cannot be told apart from it, so it ends the stream: after
+//! the acknowledgements of the batches before it, with `INVALID_ARGUMENT` (not a batch) or
+//! `OUT_OF_RANGE` (too large), naming the last batch read, so that the station knows to fix or split
+//! that one and resend the rest. Each is logged and counted (`cablewatch_stream_errors_total`).
 
 use std::{
     pin::Pin,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -72,6 +78,66 @@ pub struct Ingest {
     persist: bool,
     metrics: Metrics,
     authorizer: Option<Authorizer>,
+    /// Streams ended by a message that could not be read, by [`StreamError`].
+    stream_errors: [AtomicU64; StreamError::ALL.len()],
+}
+
+/// Why a stream ended before its station closed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamError {
+    /// A message was not a `Batch` (`INVALID_ARGUMENT`).
+    Undecodable,
+    /// A message was over the size limit (`OUT_OF_RANGE`).
+    TooLarge,
+    /// The transport failed or the station went away mid-stream.
+    Transport,
+}
+
+impl StreamError {
+    /// Every kind, in the order of [`Gauges::stream_errors`].
+    pub const ALL: [StreamError; 3] = [Self::Undecodable, Self::TooLarge, Self::Transport];
+
+    /// Label in the metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Undecodable => "undecodable",
+            Self::TooLarge => "too_large",
+            Self::Transport => "transport",
+        }
+    }
+
+    /// What ended the stream (tonic's status for the message it could not read), and the status
+    /// the station gets: what was wrong and which batch it came after.
+    fn classify(status: &Status, last_read: Option<u64>) -> (Self, Status) {
+        let after = last_read.map_or_else(
+            || "before any batch was read".to_owned(),
+            |s| format!("after the batch with sequence {s}"),
+        );
+        match status.code() {
+            tonic::Code::OutOfRange => (
+                Self::TooLarge,
+                Status::out_of_range(format!(
+                    "a message on this stream {after} is too large ({}); the stream was ended there: \
+                     split that batch and send it and the ones after it again",
+                    status.message()
+                )),
+            ),
+            // tonic reports a message that prost cannot decode, or a frame cut short, as INTERNAL;
+            // it is the station's message that is wrong.
+            tonic::Code::Internal => (
+                Self::Undecodable,
+                Status::invalid_argument(format!(
+                    "a message on this stream {after} is not a Batch ({}); the stream was ended \
+                     there: send the batches after it again",
+                    status.message()
+                )),
+            ),
+            code => (
+                Self::Transport,
+                Status::new(code, format!("the stream broke {after}: {}", status.message())),
+            ),
+        }
+    }
 }
 
 impl Ingest {
@@ -98,6 +164,7 @@ impl Ingest {
             persist: true,
             metrics: Metrics::default(),
             authorizer,
+            stream_errors: Default::default(),
         })
     }
 
@@ -114,6 +181,7 @@ impl Ingest {
             persist: false,
             metrics: Metrics::default(),
             authorizer: self.authorizer.clone(),
+            stream_errors: Default::default(),
         })
     }
 
@@ -145,7 +213,17 @@ impl Ingest {
             wal_records: wal.records.load(Ordering::Relaxed),
             refusals: self.admission.refusals(),
             checkpoints: self.store.checkpoints(),
+            stream_errors: self.stream_errors.each_ref().map(|n| n.load(Ordering::Relaxed)),
         }
+    }
+
+    /// Streams ended by `kind` of error so far.
+    pub fn stream_errors(&self, kind: StreamError) -> u64 {
+        let i = StreamError::ALL
+            .iter()
+            .position(|&k| k == kind)
+            .unwrap_or_default();
+        self.stream_errors[i].load(Ordering::Relaxed)
     }
 
     /// Batches turned away over any budget.
@@ -371,6 +449,7 @@ impl TelemetryIngest for IngestService {
         let ingest = Arc::clone(&self.inner);
         let mut stopping = ingest.stopping.subscribe();
         tokio::spawn(async move {
+            let mut last_read: Option<u64> = None;
             loop {
                 let next = tokio::select! {
                     biased;
@@ -386,10 +465,23 @@ impl TelemetryIngest for IngestService {
                 let batch = match next {
                     Ok(b) => b,
                     Err(status) => {
-                        info!(code = ?status.code(), "Station stream ended with an error: {}", status.message());
+                        let (kind, reply) = StreamError::classify(&status, last_read);
+                        let i = StreamError::ALL
+                            .iter()
+                            .position(|&k| k == kind)
+                            .unwrap_or_default();
+                        ingest.stream_errors[i].fetch_add(1, Ordering::Relaxed);
+                        if kind == StreamError::Transport {
+                            info!(code = ?status.code(), last_read, "Station stream broke: {}", status.message());
+                        } else {
+                            warn!(code = ?reply.code(), last_read, "Ended a station stream: {}", reply.message());
+                        }
+                        // After the acknowledgements of the batches read before it.
+                        let _ = pending_tx.send(tokio::spawn(async move { Err(reply) })).await;
                         break;
                     }
                 };
+                last_read = Some(batch.sequence);
                 // A batch for a station this caller may not write ends the stream: read no further.
                 let permitted =
                     StationId::try_new(batch.station_id.as_str()).map_or(true, |s| caller.check(&s).is_ok());

@@ -123,6 +123,12 @@ impl EncodedBatch {
         }
     }
 
+    /// Bytes already encoded, sent as they are: a relay forwarding what it received, or a check of
+    /// what the collector answers to bytes that are not a batch.
+    pub fn from_encoded(sequence: u64, bytes: Bytes) -> Self {
+        Self { sequence, bytes }
+    }
+
     /// Encoded size, bytes.
     pub fn len(&self) -> usize {
         self.bytes.len()

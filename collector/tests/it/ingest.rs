@@ -8,6 +8,80 @@ use tonic::Code;
 
 use crate::{Harness, optical_batch, rows_per_sequence, stored, stream_ledger, wal_log_bytes};
 
+/// A stream of `batches` as encoded bytes (some of which may not be batches at all): the
+/// acknowledgements received, then the status the stream ended with (`None`: it ended OK).
+async fn stream_raw(
+    h: &Harness,
+    batches: Vec<cablewatch_proto::codec::EncodedBatch>,
+) -> (Vec<cablewatch_proto::wire::BatchAck>, Option<tonic::Status>) {
+    let channel = tonic::transport::Channel::from_shared(h.collector.as_ref().unwrap().url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    let mut replies = cablewatch_proto::codec::stream_encoded_batches(&mut grpc, tokio_stream::iter(batches))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut acks = Vec::new();
+    loop {
+        match replies.next().await {
+            Some(Ok(ack)) => acks.push(ack),
+            Some(Err(status)) => return (acks, Some(status)),
+            None => return (acks, None),
+        }
+    }
+}
+
+/// A message that is not a batch, or one over the size limit, ends the stream with a status that
+/// says what was wrong and after which batch, once the batches before it are acknowledged; the
+/// batches after it are not read (the station sends them again), and the error is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_message_ends_the_stream_with_a_status_after_the_earlier_acks() {
+    use cablewatch_proto::codec::EncodedBatch;
+    let h = Harness::start().await;
+    let batch = |s| EncodedBatch::new(&optical_batch(s, 4));
+    // Field 1 (the station id, a string) holding bytes that are not UTF-8: not a Batch.
+    let not_a_batch = EncodedBatch::from_encoded(2, bytes::Bytes::from_static(&[0x0a, 0x02, 0xff, 0xfe]));
+    let (acks, status) = stream_raw(&h, vec![batch(0), batch(1), not_a_batch, batch(3)]).await;
+    let seqs: Vec<u64> = acks.iter().map(|a| a.sequence).collect();
+    assert_eq!(seqs, [0, 1]);
+    assert!(acks.iter().all(|a| a.status() == AckStatus::Accepted));
+    let status = status.expect("the stream must end with an error status");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("not a Batch") && status.message().contains("sequence 1"),
+        "{}",
+        status.message()
+    );
+    // Over the size limit: refused from its length prefix, before it is read.
+    let too_large = EncodedBatch::from_encoded(
+        6,
+        bytes::Bytes::from(vec![0u8; cablewatch_collector::server::MAX_MESSAGE_BYTES + 1]),
+    );
+    let (acks, status) = stream_raw(&h, vec![batch(4), batch(5), too_large, batch(7)]).await;
+    assert_eq!(acks.iter().map(|a| a.sequence).collect::<Vec<_>>(), [4, 5]);
+    let status = status.expect("the stream must end with an error status");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert!(
+        status.message().contains("too large") && status.message().contains("sequence 5"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(h.stored_rows(&OPTICAL_CHANNEL).await, 4 * 4);
+    let admin = h.collector.as_ref().unwrap().admin_addr().unwrap();
+    let (_, body) = http_get(admin, "/metrics").await;
+    assert_eq!(
+        metric(&body, "cablewatch_stream_errors_total{reason=\"undecodable\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&body, "cablewatch_stream_errors_total{reason=\"too_large\"}"),
+        1.0
+    );
+}
+
 #[tokio::test]
 async fn unary_batch_is_stored_and_reads_back_with_polars() {
     let h = Harness::start().await;
