@@ -1,29 +1,48 @@
-//! Which batches are already stored: per station and stream epoch, the set of sequence numbers seen.
+//! Which batches are already stored: per station and stream epoch, the sequence numbers seen.
 //!
-//! Stored compactly as "every sequence below `below`" plus the few seen above it, so the index stays
-//! small however long a stream runs. Only the newest [`EPOCHS_KEPT`] epochs of a station are kept: a
-//! station that restarted that many times will not resend batches of its oldest streams.
+//! Stored as "every sequence below `below`" plus the runs of consecutive sequences seen above it, so
+//! the index is as large as the number of gaps, not of batches: a stream that runs for a year
+//! without a gap is one number. A gap is a batch the collector never stored (every row invalid, a
+//! batch the station gave up on, a station that skipped numbers), and it stays a gap. The window is
+//! bounded: at most [`RUNS_KEPT`] runs per epoch (the oldest run is forgotten when a gap opens one
+//! more) and the newest [`EPOCHS_KEPT`] epochs per station. A batch whose sequence was forgotten is
+//! stored again if it is sent again; a station resends only what was not acknowledged, which is
+//! recent, so forgetting old runs trades a duplicate that does not happen for an index that cannot
+//! grow.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 /// Epochs remembered per station.
 pub const EPOCHS_KEPT: usize = 8;
+/// Runs of consecutive sequences remembered per epoch above its watermark (so at most this many
+/// gaps). With 64, `checkpoint.json` holds at most a few kilobytes per station and epoch.
+pub const RUNS_KEPT: usize = 64;
 
 /// Sequence numbers seen in one epoch.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeqSet {
     /// Every sequence number below this was seen.
     pub below: u64,
-    /// Seen sequence numbers at or above `below`.
-    pub above: BTreeSet<u64>,
+    /// Runs of seen sequence numbers above `below`, as `[first, end)` pairs, ascending, disjoint and
+    /// not touching each other or `below`.
+    #[serde(default)]
+    pub runs: Vec<(u64, u64)>,
+    /// The format before runs (each sequence number seen above `below`); read, never written.
+    #[serde(default, skip_serializing)]
+    above: Vec<u64>,
 }
 
 impl SeqSet {
-    /// Whether `seq` was seen.
+    /// Whether `seq` was seen (and not forgotten).
     pub fn contains(&self, seq: u64) -> bool {
-        seq < self.below || self.above.contains(&seq)
+        if seq < self.below {
+            return true;
+        }
+        // The last run starting at or before `seq`.
+        let i = self.runs.partition_point(|&(first, _)| first <= seq);
+        i > 0 && seq < self.runs[i - 1].1
     }
 
     /// Records `seq`; returns false if it was already there.
@@ -31,11 +50,36 @@ impl SeqSet {
         if self.contains(seq) {
             return false;
         }
-        self.above.insert(seq);
-        while self.above.remove(&self.below) {
-            self.below += 1;
+        let i = self.runs.partition_point(|&(first, _)| first <= seq);
+        let joins_before = i > 0 && self.runs[i - 1].1 == seq;
+        let joins_after = self.runs.get(i).is_some_and(|&(first, _)| first == seq + 1);
+        match (joins_before, joins_after) {
+            (true, true) => {
+                self.runs[i - 1].1 = self.runs[i].1;
+                self.runs.remove(i);
+            }
+            (true, false) => self.runs[i - 1].1 = seq + 1,
+            (false, true) => self.runs[i].0 = seq,
+            (false, false) => self.runs.insert(i, (seq, seq + 1)),
+        }
+        // A run that reaches the watermark joins it.
+        if let Some(&(first, end)) = self.runs.first()
+            && first <= self.below
+        {
+            self.below = self.below.max(end);
+            self.runs.remove(0);
+        }
+        if self.runs.len() > RUNS_KEPT {
+            self.runs.remove(0);
         }
         true
+    }
+
+    /// Converts the format before runs, once, after reading a checkpoint.
+    fn upgrade(&mut self) {
+        for seq in std::mem::take(&mut self.above) {
+            self.insert(seq);
+        }
     }
 }
 
@@ -64,6 +108,13 @@ impl Dedup {
         }
         fresh
     }
+
+    /// Brings an index read from an older checkpoint to the current form.
+    pub fn upgrade(&mut self) {
+        for set in self.stations.values_mut().flat_map(BTreeMap::values_mut) {
+            set.upgrade();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -78,8 +129,16 @@ mod tests {
         }
         assert!(!s.insert(3));
         assert_eq!(s.below, 4);
-        assert_eq!(s.above.iter().copied().collect::<Vec<_>>(), [7]);
+        assert_eq!(s.runs, [(7, 8)]);
         assert!(s.contains(0) && s.contains(7) && !s.contains(5));
+        for seq in [4, 9, 8] {
+            assert!(s.insert(seq));
+        }
+        assert_eq!((s.below, s.runs.as_slice()), (5, &[(7, 10)][..]));
+        assert!(s.insert(6));
+        assert_eq!((s.below, s.runs.as_slice()), (5, &[(6, 10)][..]));
+        assert!(s.insert(5));
+        assert_eq!((s.below, s.runs.len()), (10, 0));
     }
 
     #[test]
@@ -91,5 +150,49 @@ mod tests {
         assert!(d.contains("a", 19, 0));
         assert!(!d.contains("a", 0, 0));
         assert_eq!(d.stations["a"].len(), EPOCHS_KEPT);
+    }
+
+    /// One batch never stored, then 50,000 stored: the index stays a few numbers (before runs it
+    /// held every one of the 50,000 and grew `checkpoint.json` to 289 kB).
+    #[test]
+    fn a_gap_keeps_the_index_small_however_many_batches_follow() {
+        let mut d = Dedup::default();
+        for seq in 1..=50_000 {
+            assert!(d.insert("north", 3, seq));
+        }
+        assert!(!d.contains("north", 3, 0));
+        assert!(d.contains("north", 3, 1) && d.contains("north", 3, 50_000));
+        assert!(!d.insert("north", 3, 25_000));
+        let json = serde_json::to_string(&d).unwrap();
+        assert!(json.len() < 100, "{} bytes: {json}", json.len());
+        // The missing batch arrives after all: the watermark moves past the run.
+        assert!(d.insert("north", 3, 0));
+        assert_eq!(d.stations["north"][&3].below, 50_001);
+    }
+
+    /// Every other batch missing: the runs are bounded, the newest remembered, the oldest forgotten.
+    #[test]
+    fn many_gaps_keep_the_newest_runs_only() {
+        let mut s = SeqSet::default();
+        for seq in (1..200_000).step_by(2) {
+            s.insert(seq);
+        }
+        assert_eq!(s.runs.len(), RUNS_KEPT);
+        assert!(s.contains(199_999) && s.contains(199_999 - 2 * (RUNS_KEPT as u64 - 1)));
+        assert!(!s.contains(1) && !s.contains(2));
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.len() < 2_000, "{} bytes", json.len());
+    }
+
+    /// A checkpoint written before runs (`above`: every sequence seen) still reads, as the same set.
+    #[test]
+    fn the_format_before_runs_reads_back_as_the_same_set() {
+        let old = r#"{"stations":{"south":{"7":{"below":4,"above":[6,7,9]}}}}"#;
+        let mut d: Dedup = serde_json::from_str(old).unwrap();
+        d.upgrade();
+        let s = &d.stations["south"][&7];
+        assert_eq!((s.below, s.runs.as_slice()), (4, &[(6, 8), (9, 10)][..]));
+        assert!(d.contains("south", 7, 3) && d.contains("south", 7, 9) && !d.contains("south", 7, 5));
+        assert!(!serde_json::to_string(&d).unwrap().contains("above"));
     }
 }
