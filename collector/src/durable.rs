@@ -33,7 +33,7 @@ use cablewatch_proto::{
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::{
     CollectorError, Result,
@@ -145,20 +145,7 @@ impl DurableStore {
     /// checkpoints what was recovered.
     pub async fn open(config: DurableConfig) -> Result<Arc<Self>> {
         let (wal, recovery) = Wal::open(config.wal.clone())?;
-        let checkpoint_path = config.wal.dir.join(CHECKPOINT_FILE);
-        let checkpoint: CheckpointFile = match fs::read(&checkpoint_path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| CollectorError::Recovery {
-                path: checkpoint_path.clone(),
-                reason: e.to_string(),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => CheckpointFile::default(),
-            Err(e) => {
-                return Err(CollectorError::Recovery {
-                    path: checkpoint_path,
-                    reason: e.to_string(),
-                });
-            }
-        };
+        let (checkpoint, rebuilt) = read_checkpoint(&config, recovery.first_segment)?;
         let removed = remove_unfinished_parts(&config.data_dir, checkpoint.cut)?;
         let parquet_bytes = parquet_bytes_under(&config.data_dir);
         let store = Arc::new(Self {
@@ -205,6 +192,9 @@ impl DurableStore {
         );
         if replayed > 0 {
             store.checkpoint().await?;
+        } else if rebuilt {
+            let dedup = store.dedup.lock().map_err(poisoned)?.clone();
+            write_checkpoint_file(&store.config, checkpoint.cut, &dedup)?;
         }
         Ok(store)
     }
@@ -478,6 +468,95 @@ fn write_key(
     Ok(())
 }
 
+/// The checkpoint file, and whether it had to be rebuilt. A missing or damaged file does not stop
+/// the collector (a start that fails would fail again, for ever): the damaged file is moved aside
+/// as `checkpoint.json.damaged-<unix time>`, and the cut is rebuilt from what is on disk. Every
+/// record the log still holds (at or above its oldest segment's first index) is replayed, and
+/// parts of checkpoints beyond that point are removed as unfinished: a checkpoint deletes log
+/// segments only after its parts and its checkpoint file are durable, so their rows are all still
+/// in the log. With no log left, every part is kept. The dedup index is rebuilt from the replayed
+/// records only, so a batch stored before the last checkpoint and sent again is stored twice: the
+/// log says so, loudly.
+fn read_checkpoint(config: &DurableConfig, first_segment: Option<u64>) -> Result<(CheckpointFile, bool)> {
+    let path = config.wal.dir.join(CHECKPOINT_FILE);
+    let problem = match fs::read(&path) {
+        Ok(bytes) => match serde_json::from_slice::<CheckpointFile>(&bytes) {
+            Ok(mut checkpoint) => {
+                checkpoint.dedup.upgrade();
+                return Ok((checkpoint, false));
+            }
+            Err(e) => format!("it is not a checkpoint ({e})"),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if first_segment.is_none_or(|first| first == 0) && newest_part_cut(&config.data_dir).is_none() {
+                // A new data directory, or one whose first checkpoint has not run yet.
+                return Ok((CheckpointFile::default(), false));
+            }
+            "it is missing, but parts or a trimmed log are there".to_owned()
+        }
+        Err(e) => format!("it cannot be read ({e})"),
+    };
+    if path.exists() {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let aside = config.wal.dir.join(format!("{CHECKPOINT_FILE}.damaged-{stamp}"));
+        fs::rename(&path, &aside).map_err(|e| CollectorError::Recovery {
+            path: path.clone(),
+            reason: format!("{problem}, and moving it aside failed: {e}"),
+        })?;
+        sync_dir(&config.wal.dir)?;
+    }
+    let cut = first_segment
+        .or_else(|| newest_part_cut(&config.data_dir))
+        .unwrap_or_default();
+    error!(
+        checkpoint = %path.display(),
+        cut,
+        "The checkpoint file is unusable: {problem}. Moved it aside and rebuilt the cut from the \
+         write-ahead log and the parts; everything the log holds is replayed. The index of stored \
+         batches only knows the replayed ones: a batch stored before and sent again now would be \
+         stored twice."
+    );
+    Ok((
+        CheckpointFile {
+            cut,
+            dedup: Dedup::default(),
+        },
+        true,
+    ))
+}
+
+/// The cut of the newest checkpoint that wrote parts under `data` (`part-ckpt-<cut>.parquet`).
+fn newest_part_cut(data: &Path) -> Option<u64> {
+    let mut newest = None;
+    let mut stack = vec![data.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|k| k.is_dir()) {
+                stack.push(path);
+            } else if let Some(cut) = part_cut(&path) {
+                newest = newest.max(Some(cut));
+            }
+        }
+    }
+    newest
+}
+
+/// The cut in a checkpoint part's name, `part-ckpt-<cut>.parquet`.
+fn part_cut(path: &Path) -> Option<u64> {
+    path.file_name()?
+        .to_str()?
+        .strip_prefix("part-")?
+        .strip_prefix(PART_PREFIX)?
+        .strip_suffix(".parquet")?
+        .parse()
+        .ok()
+}
+
 fn write_checkpoint_file(config: &DurableConfig, cut: u64, dedup: &Dedup) -> Result<()> {
     let path = config.wal.dir.join(CHECKPOINT_FILE);
     let temp = config.wal.dir.join(format!(".{CHECKPOINT_FILE}.tmp"));
@@ -515,12 +594,7 @@ fn remove_unfinished_parts(data: &Path, cut: u64) -> Result<usize> {
                 for part in parts.filter_map(|e| e.ok()).map(|e| e.path()) {
                     let name = part.file_name().and_then(|n| n.to_str()).unwrap_or_default();
                     let stale_temp = name.starts_with('.') && name.ends_with(".tmp");
-                    let unfinished = name
-                        .strip_prefix("part-")
-                        .and_then(|n| n.strip_prefix(PART_PREFIX))
-                        .and_then(|n| n.strip_suffix(".parquet"))
-                        .and_then(|n| n.parse::<u64>().ok())
-                        .is_some_and(|n| n > cut);
+                    let unfinished = part_cut(&part).is_some_and(|n| n > cut);
                     if stale_temp || unfinished {
                         fs::remove_file(&part).map_err(|e| CollectorError::Recovery {
                             path: part.clone(),

@@ -111,6 +111,9 @@ pub struct Recovery {
     pub quarantined: Vec<PathBuf>,
     /// Bytes skipped inside quarantined segments (records lost).
     pub corrupt_bytes: u64,
+    /// First index of the oldest segment left (a segment's name promises that its records start
+    /// there): every record the log still holds is at or above it.
+    pub first_segment: Option<u64>,
 }
 
 /// Counters of the writer, for metrics.
@@ -307,6 +310,7 @@ impl Wal {
             recovery.records.extend(records);
         }
         sync_dir(&dir)?;
+        recovery.first_segment = segments(&dir)?.first().map(|&(first, _)| first);
         recovery.records.sort_by_key(|r| r.index);
         recovery.records.dedup_by_key(|r| r.index);
         let next = recovery.records.last().map_or(0, |r| r.index + 1);

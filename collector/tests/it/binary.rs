@@ -236,6 +236,70 @@ async fn corrupted_and_torn_log_is_quarantined_and_the_rest_recovered() {
     assert!(counts.values().all(|&n| n == ROWS), "{counts:?}");
 }
 
+/// A damaged or missing `checkpoint.json` does not stop the collector (which would then fail at
+/// every start): the damaged file is moved aside and the log says so, the cut is rebuilt from the
+/// write-ahead log and the parts, and every acknowledged row is stored exactly once, both the ones
+/// already in Parquet and the ones only in the log when the collector was killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_or_missing_checkpoint_file_is_rebuilt_and_nothing_is_lost() {
+    const ROWS: usize = 50;
+    let (dir, port) = binary_setup();
+    let url = format!("http://127.0.0.1:{port}");
+    let wal = dir.path().join("data/_wal");
+    let checkpoint = wal.join("checkpoint.json");
+    // Batches 0..10 in Parquet (the final checkpoint of a clean stop), 10..20 only in the log.
+    let mut child = spawn(dir.path(), port);
+    let mut client = connect(&url, &mut child).await;
+    for seq in 0..10 {
+        assert_eq!(send(&mut client, seq, ROWS).await.status(), AckStatus::Accepted);
+    }
+    terminate(&mut child).await;
+    let mut child = spawn(dir.path(), port);
+    let mut client = connect(&url, &mut child).await;
+    for seq in 10..20 {
+        assert_eq!(send(&mut client, seq, ROWS).await.status(), AckStatus::Accepted);
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    std::fs::write(&checkpoint, b"{\"cut\": 12, \"dedup\": {\"stati").unwrap();
+    let mut child = spawn(dir.path(), port);
+    let mut client = connect(&url, &mut child).await;
+    // The batches replayed from the log are known again: their resends are duplicates.
+    for seq in 15..20 {
+        assert!(send(&mut client, seq, ROWS).await.duplicate, "batch {seq}");
+    }
+    for seq in 20..25 {
+        assert_eq!(send(&mut client, seq, ROWS).await.status(), AckStatus::Accepted);
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let aside: Vec<_> = std::fs::read_dir(&wal)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("checkpoint.json.damaged-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the damaged file is kept aside");
+    let log = std::fs::read_to_string(dir.path().join("collector.log")).unwrap();
+    assert!(
+        log.contains("checkpoint file is unusable"),
+        "the log says so:\n{log}"
+    );
+
+    // Now missing, with parts in Parquet and batches 20..25 only in the log.
+    std::fs::remove_file(&checkpoint).unwrap();
+    let mut child = spawn(dir.path(), port);
+    drop(connect(&url, &mut child).await);
+    terminate(&mut child).await;
+    let counts = rows_per_sequence(&stored(&dir.path().join("data"), &OPTICAL_CHANNEL), ROWS);
+    assert_eq!(counts.len(), 25, "{counts:?}");
+    assert!(
+        counts.values().all(|&n| n == ROWS),
+        "every batch exactly once: {counts:?}"
+    );
+}
+
 /// Regression: a relative `--data-dir` (as in the README) failed creating partition directories,
 /// because the parent of `data` is the empty path. Runs the real binary the way a user does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
