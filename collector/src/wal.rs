@@ -252,7 +252,9 @@ impl Wal {
     /// writer thread. New records continue after the highest recovered index.
     pub fn open(config: WalConfig) -> Result<(Self, Recovery), WalError> {
         let dir = config.dir.clone();
-        fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+        // The log's directory and every parent durably named: a log whose directory vanishes at a
+        // power cut takes every acknowledged batch with it.
+        create_dir_durable(&dir)?;
         let mut recovery = Recovery::default();
         let segs = segments(&dir)?;
         for (n, (_, path)) in segs.iter().enumerate() {
@@ -277,7 +279,7 @@ impl Wal {
             } else {
                 let lost = skipped + tail;
                 let quarantine = dir.join("quarantine");
-                fs::create_dir_all(&quarantine).map_err(io_err("create", &quarantine))?;
+                create_dir_durable(&quarantine)?;
                 let stamp = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .unwrap_or_default()
@@ -288,6 +290,7 @@ impl Wal {
                     .unwrap_or_default();
                 let target = quarantine.join(format!("{name}.corrupt-{stamp}"));
                 fs::rename(path, &target).map_err(io_err("quarantine", path))?;
+                sync_dir(&quarantine)?;
                 if !records.is_empty() {
                     let mut clean = Vec::new();
                     for r in &records {
@@ -374,6 +377,14 @@ impl Wal {
     pub fn stats(&self) -> &WalStats {
         &self.stats
     }
+}
+
+fn create_dir_durable(dir: &Path) -> Result<(), WalError> {
+    cablewatch_proto::store::create_dir_durable(dir).map_err(|e| WalError::Io {
+        op: "create",
+        path: dir.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 fn sync_dir(dir: &Path) -> Result<(), WalError> {

@@ -584,29 +584,49 @@ pub fn contract_version(path: &Path) -> Result<u32> {
 
 /// Opens and fsyncs a directory so that entries created or renamed in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(test)]
+    tests::SYNCED.with(|s| s.borrow_mut().push(dir.to_path_buf()));
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_err("fsync directory", dir))
 }
 
-/// Creates `dir` and any missing parents, fsyncing each parent that gained an entry.
+/// Directories whose names this process has made durable (their parents synced).
+static DURABLE_DIRS: std::sync::Mutex<std::collections::BTreeSet<std::path::PathBuf>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Creates `dir` and any missing parents, and makes each of their names durable: the parent of
+/// every component is fsynced once per process, also when the component already existed. A
+/// directory can exist without being durable: an earlier run created it and was killed before
+/// syncing its parent, and a power cut then removes it with everything written under it since
+/// (a checkpoint's parts, whose write-ahead log segments are already deleted). A parent this
+/// process may not open (a home directory with only search permission) existed before it and is
+/// not its to sync; that is skipped.
 pub fn create_dir_durable(dir: &Path) -> Result<()> {
     // The empty path is the current directory (the parent of a relative `data`).
-    if dir.as_os_str().is_empty() || dir.is_dir() {
+    if dir.as_os_str().is_empty() || DURABLE_DIRS.lock().is_ok_and(|d| d.contains(dir)) {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {
         create_dir_durable(parent)?;
     }
-    match fs::create_dir(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+    let created = match fs::create_dir(dir) {
+        Ok(()) => true,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
         Err(e) => return Err(io_err("create directory", dir)(e)),
-    }
+    };
     match dir.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent),
-        _ => Ok(()),
+        Some(parent) if !parent.as_os_str().is_empty() => match sync_dir(parent) {
+            Err(StoreError::Io { source, .. })
+                if !created && source.kind() == io::ErrorKind::PermissionDenied => {}
+            other => other?,
+        },
+        _ => {}
     }
+    if let Ok(mut d) = DURABLE_DIRS.lock() {
+        d.insert(dir.to_path_buf());
+    }
+    Ok(())
 }
 
 /// Writes `batches` (all of `table`'s schema, all of one cable and UTC day, each sorted by the table's
@@ -692,6 +712,30 @@ fn writer_properties(table: &Table, options: ParquetOptions) -> WriterProperties
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// Directories `sync_dir` synced on this thread, in order.
+        pub(super) static SYNCED: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    /// A directory an earlier run created but never made durable (killed before syncing its
+    /// parent) is made durable now: its parent is synced although it already exists.
+    #[test]
+    fn an_existing_directory_has_its_parent_synced_once() {
+        let root = tempfile::tempdir().unwrap();
+        let left = root.path().join("data");
+        fs::create_dir(&left).unwrap();
+        SYNCED.with(|s| s.borrow_mut().clear());
+        create_dir_durable(&left.join("_wal")).unwrap();
+        let synced = SYNCED.with(|s| s.borrow().clone());
+        assert!(synced.contains(&root.path().to_path_buf()), "{synced:?}");
+        assert!(synced.contains(&left), "{synced:?}");
+        assert!(left.join("_wal").is_dir());
+        // Once per process: a second call syncs nothing.
+        SYNCED.with(|s| s.borrow_mut().clear());
+        create_dir_durable(&left.join("_wal")).unwrap();
+        assert!(SYNCED.with(|s| s.borrow().is_empty()));
+    }
 
     /// The series sort gives the order of the plain tuple sort, for any signed direction and
     /// unsigned keys, ties broken by arrival; with times in order (the fast path) and shuffled.
