@@ -452,7 +452,7 @@ fn write_key(
 ) -> Result<()> {
     let table = tables::by_name(table).ok_or_else(|| CollectorError::Task(format!("no table {table}")))?;
     let cable = CableId::try_new(cable).map_err(|_| CollectorError::UnknownCable {
-        cable: cable.to_owned(),
+        cable: cablewatch_proto::ids::preview(cable),
     })?;
     for day in store::parts_to_record_batches(parts)? {
         written.push(store::write_part(

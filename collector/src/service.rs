@@ -270,7 +270,7 @@ impl Ingest {
         }
         let station =
             StationId::try_new(batch.station_id.as_str()).map_err(|e| CollectorError::BadStation {
-                station: batch.station_id.clone(),
+                station: cablewatch_proto::ids::preview(&batch.station_id),
                 reason: e.to_string(),
             })?;
         caller.check(&station)?;
@@ -278,7 +278,7 @@ impl Ingest {
         let rows = payload.row_count()?;
         let cable_id = payload.cable_id();
         let unknown = || CollectorError::UnknownCable {
-            cable: cable_id.to_owned(),
+            cable: cablewatch_proto::ids::preview(cable_id),
         };
         let cable = CableId::try_new(cable_id).map_err(|_| unknown())?;
         if let Some(t) = &self.topology {

@@ -35,18 +35,33 @@ pub enum IdError {
 /// Longest id accepted, in bytes.
 pub const MAX_ID_LEN: usize = 64;
 
+/// What of a string that should be an id may be echoed into an error or a log line: all of it up
+/// to [`MAX_ID_LEN`] bytes, else its first [`MAX_ID_LEN`] bytes (cut at a character) and its
+/// length. A station can send a megabyte where an id belongs; that must not become a megabyte of
+/// error message (which gRPC cannot carry in a header) or of log.
+pub fn preview(s: &str) -> String {
+    if s.len() <= MAX_ID_LEN {
+        return s.to_owned();
+    }
+    let mut end = MAX_ID_LEN;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &s[..end], s.len())
+}
+
 fn check_id(s: &str) -> Result<(), IdError> {
     if s.is_empty() {
         return Err(IdError::Empty);
     }
     if s.len() > MAX_ID_LEN {
-        return Err(IdError::TooLong { id: s.to_owned() });
+        return Err(IdError::TooLong { id: preview(s) });
     }
     for (at, c) in s.char_indices() {
         let ok = c.is_ascii_alphanumeric() || c == '-' || c == '_' || (c == '.' && at > 0);
         if !ok {
             return Err(IdError::BadChar {
-                id: s.to_owned(),
+                id: preview(s),
                 found: c,
                 at,
             });

@@ -228,6 +228,47 @@ async fn batch_problems_get_status_codes_unary_and_rejected_acks_on_a_stream() {
     assert_eq!(h.stored_rows(&OPTICAL_CHANNEL).await, 4);
 }
 
+/// Ids of any length are answered with a bounded message: a megabyte station or cable id is named
+/// by its first bytes and its length, with the code for a bad batch (not one that asks for a
+/// retry), and the stream goes on.
+#[tokio::test]
+async fn oversized_ids_are_refused_with_a_bounded_message() {
+    let h = Harness::start().await;
+    let huge = "s".repeat(1 << 20);
+    let mut long_station = optical_batch(0, 4);
+    long_station.station_id = huge.clone();
+    let err = h
+        .client()
+        .await
+        .send_batch(long_station.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{:.200}", err.message());
+    assert!(err.message().len() < 1_000, "{} bytes", err.message().len());
+    assert!(err.message().contains("1048576 bytes"), "{}", err.message());
+
+    let mut long_cable = optical_batch(1, 4);
+    if let Some(cablewatch_proto::wire::Payload::Optical(p)) = long_cable.payload.as_mut() {
+        p.cable_id = huge.clone();
+    }
+    let err = h.client().await.send_batch(long_cable).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "{:.200}", err.message());
+    assert!(err.message().len() < 1_000, "{} bytes", err.message().len());
+
+    let mut acks = h
+        .client()
+        .await
+        .stream_batches(tokio_stream::iter([long_station, optical_batch(2, 4)]))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = acks.next().await.unwrap().unwrap();
+    assert_eq!(first.status(), AckStatus::Rejected);
+    assert!(first.message.len() < 1_000, "{} bytes", first.message.len());
+    let second = acks.next().await.unwrap().unwrap();
+    assert_eq!((second.status(), second.sequence), (AckStatus::Accepted, 2));
+}
+
 #[tokio::test]
 async fn shutdown_stops_serving() {
     let mut h = Harness::start().await;
