@@ -78,6 +78,17 @@ pub enum CollectorError {
     /// The collector is shutting down and admits no more batches.
     #[error("collector is shutting down")]
     ShuttingDown,
+    /// The batch has more valid rows than the buffered-rows budget holds at all: no wait lets it
+    /// in, so the station is told to split it rather than to retry.
+    #[error(
+        "the batch has {rows} valid rows, more than the collector buffers at once ({limit}); split it into smaller batches"
+    )]
+    BatchTooLarge {
+        /// Valid rows in the batch.
+        rows: usize,
+        /// The buffered-rows budget.
+        limit: usize,
+    },
     /// The topology file could not be loaded.
     #[error(transparent)]
     Topology(#[from] TopologyError),
@@ -160,6 +171,7 @@ pub fn to_status(err: &CollectorError) -> tonic::Status {
     use tonic::Code;
     let code = match err {
         CollectorError::Shape(_) | CollectorError::BadStation { .. } => Code::InvalidArgument,
+        CollectorError::BatchTooLarge { .. } => Code::OutOfRange,
         CollectorError::UnknownCable { .. } => Code::NotFound,
         CollectorError::StationNotOnCable { .. } | CollectorError::NotPermitted { .. } => {
             Code::PermissionDenied
@@ -183,6 +195,7 @@ impl CollectorError {
     pub fn reason(&self) -> &'static str {
         match self {
             CollectorError::Shape(_) | CollectorError::BadStation { .. } => "invalid_batch",
+            CollectorError::BatchTooLarge { .. } => "batch_too_large",
             CollectorError::UnknownCable { .. } => "unknown_cable",
             CollectorError::StationNotOnCable { .. } | CollectorError::NotPermitted { .. } => {
                 "permission_denied"

@@ -1,7 +1,9 @@
 //! Resource budgets: what the collector holds in memory and on disk, and the admission check that
 //! turns a batch away (with a retry delay, counted) before it would exceed one.
 //!
-//! - buffered rows: accepted rows waiting for a checkpoint to Parquet ([`Limits::max_buffered_rows`]);
+//! - buffered rows: accepted rows waiting for a checkpoint to Parquet ([`Limits::max_buffered_rows`]),
+//!   with the rows of batches being stored right now reserved, so that concurrent batches stay
+//!   within it; a batch larger than the whole budget is told to split (`OUT_OF_RANGE`);
 //! - in-flight bytes: encoded size of the batches being validated and logged right now, process-wide
 //!   ([`Limits::max_in_flight_bytes`]); one batch is always admitted when nothing else is in flight,
 //!   so a batch larger than the budget (but within the message size limit) is slow, not refused;
@@ -62,6 +64,8 @@ pub struct Admission {
     limits: Limits,
     data_dir: PathBuf,
     in_flight: AtomicU64,
+    /// Rows admitted against the buffered-rows budget and not yet in the buffers.
+    reserved_rows: AtomicU64,
     free: Mutex<Option<(Instant, u64)>>,
     refused: [AtomicU64; 4],
     /// The last disk check refused a batch (cleared by the next one that passes).
@@ -73,6 +77,21 @@ pub struct Admission {
 pub struct InFlight<'a> {
     admission: &'a Admission,
     bytes: u64,
+}
+
+/// Rows reserved in the buffered-rows budget for one batch; released when dropped.
+#[derive(Debug)]
+pub struct RowsReserved<'a> {
+    admission: &'a Admission,
+    rows: u64,
+}
+
+impl Drop for RowsReserved<'_> {
+    fn drop(&mut self) {
+        self.admission
+            .reserved_rows
+            .fetch_sub(self.rows, Ordering::AcqRel);
+    }
 }
 
 impl Drop for InFlight<'_> {
@@ -105,6 +124,7 @@ impl Admission {
             limits,
             data_dir: data_dir.into(),
             in_flight: AtomicU64::new(0),
+            reserved_rows: AtomicU64::new(0),
             free: Mutex::new(None),
             refused: Default::default(),
             disk_refusing: AtomicBool::new(false),
@@ -166,13 +186,42 @@ impl Admission {
         }
     }
 
-    /// Checks the buffered-rows budget for `incoming` more rows.
-    pub fn check_buffered(&self, buffered: usize, incoming: usize) -> Result<()> {
-        let max = self.limits.max_buffered_rows;
-        if incoming > 0 && buffered + incoming > max {
-            return Err(self.refuse(Budget::BufferedRows, buffered as u64, max as u64));
+    /// Reserves room for `incoming` rows in the buffers, which hold `buffered` now: the
+    /// reservation lasts until the rows are in the buffers (drop it after appending). Batches
+    /// checked at the same time count each other's reservations, so together they stay within the
+    /// budget; without that, sixteen pipelined batches of each stream all passed a check of the same
+    /// `buffered` and held 95,000 rows against a budget of 20,000. A batch larger than the whole
+    /// budget can never fit: [`CollectorError::BatchTooLarge`], so that it is split, not retried.
+    pub fn reserve_rows(&self, buffered: usize, incoming: usize) -> Result<RowsReserved<'_>> {
+        let max = self.limits.max_buffered_rows as u64;
+        let incoming64 = incoming as u64;
+        if incoming64 > max {
+            return Err(CollectorError::BatchTooLarge {
+                rows: incoming,
+                limit: self.limits.max_buffered_rows,
+            });
         }
-        Ok(())
+        let mut reserved = self.reserved_rows.load(Ordering::Acquire);
+        loop {
+            let used = (buffered as u64).saturating_add(reserved);
+            if incoming > 0 && used.saturating_add(incoming64) > max {
+                return Err(self.refuse(Budget::BufferedRows, used, max));
+            }
+            match self.reserved_rows.compare_exchange_weak(
+                reserved,
+                reserved + incoming64,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    return Ok(RowsReserved {
+                        admission: self,
+                        rows: incoming64,
+                    });
+                }
+                Err(now) => reserved = now,
+            }
+        }
     }
 
     /// Free bytes on the data directory's file system (cached for a second); `None` when it cannot
@@ -309,9 +358,50 @@ mod tests {
             max_buffered_rows: 10,
             ..Limits::default()
         });
-        a.check_buffered(5, 5).unwrap();
-        a.check_buffered(50, 0).unwrap();
-        assert!(a.check_buffered(6, 5).is_err());
+        drop(a.reserve_rows(5, 5).unwrap());
+        drop(a.reserve_rows(50, 0).unwrap());
+        assert!(a.reserve_rows(6, 5).is_err());
         assert_eq!(a.refusals()[0], 1);
+    }
+
+    /// Batches admitted at the same time see each other's reservations: together they stay within
+    /// the budget (checked against the same buffered count, every one of them used to pass).
+    #[test]
+    fn concurrent_reservations_stay_within_the_budget() {
+        let (_dir, a) = admission(Limits {
+            max_buffered_rows: 1_000,
+            ..Limits::default()
+        });
+        let held: Vec<_> = (0..16).filter_map(|_| a.reserve_rows(200, 100).ok()).collect();
+        assert_eq!(held.len(), 8, "200 buffered + 8 x 100 reserved = the budget");
+        assert_eq!(a.refusals()[0], 8);
+        drop(held);
+        assert_eq!(
+            a.reserve_rows(200, 800).unwrap().rows,
+            800,
+            "released when dropped"
+        );
+    }
+
+    /// A batch larger than the whole budget is told to split, not to retry (it never fits).
+    #[test]
+    fn a_batch_larger_than_the_budget_is_refused_as_too_large() {
+        let (_dir, a) = admission(Limits {
+            max_buffered_rows: 1_000,
+            ..Limits::default()
+        });
+        let err = a.reserve_rows(0, 1_001).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CollectorError::BatchTooLarge {
+                    rows: 1_001,
+                    limit: 1_000
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(crate::error::to_status(&err).code(), tonic::Code::OutOfRange);
+        assert!(err.to_string().contains("split"), "{err}");
     }
 }

@@ -309,15 +309,20 @@ impl Ingest {
         };
         let cable_def = self.topology.as_ref().and_then(|t| t.cable(cable.as_str()));
         let verdict = validate::validate(payload, cable_def, &rules, rows);
-        if budgeted {
+        // Held until the rows are in the buffers.
+        let _rows_reserved = if budgeted {
             let buffered = self.store.buffered_rows()?;
-            self.admission
-                .check_buffered(buffered, verdict.accepted.len())
-                .inspect_err(|_| {
-                    self.flush.notify_one();
-                    warn!(station = %station_id, sequence, buffered, "Buffer budget full: asked the station to retry.");
-                })?;
-        }
+            Some(
+                self.admission
+                    .reserve_rows(buffered, verdict.accepted.len())
+                    .inspect_err(|e| {
+                        self.flush.notify_one();
+                        warn!(station = %station_id, sequence, buffered, "Buffer budget: {e}.");
+                    })?,
+            )
+        } else {
+            None
+        };
         let appended = if verdict.accepted.is_empty() || !self.persist {
             Appended::Stored
         } else {
@@ -417,6 +422,7 @@ fn is_batch_problem(err: &CollectorError) -> bool {
         err,
         CollectorError::Shape(_)
             | CollectorError::BadStation { .. }
+            | CollectorError::BatchTooLarge { .. }
             | CollectorError::UnknownCable { .. }
             | CollectorError::StationNotOnCable { .. }
     )

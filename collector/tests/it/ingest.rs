@@ -342,6 +342,72 @@ async fn over_the_buffer_budget_batches_are_asked_to_retry_and_nothing_is_droppe
     );
 }
 
+/// The buffered-rows budget holds with batches stored concurrently (a stream's pipeline): what is
+/// buffered never passes it (before reservations, sixteen pipelined batches all passed the same
+/// check), and a batch larger than the whole budget is told to split it, not to retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_buffer_budget_holds_under_pipelined_batches_and_too_large_ones_are_told_to_split() {
+    const BUDGET: usize = 2_000;
+    let h = Harness::start_with(|c| {
+        c.limits.max_buffered_rows = BUDGET;
+        c.flush_rows = 1_000_000;
+        c.flush_interval = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    // A refusal asks for a checkpoint, which empties the buffers: watch them throughout.
+    let store = h.collector.as_ref().unwrap().store().clone();
+    let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let (store, watching) = (store.clone(), watching.clone());
+        tokio::spawn(async move {
+            let mut peak = 0;
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(store.buffered_rows().unwrap());
+                tokio::task::yield_now().await;
+            }
+            peak
+        })
+    };
+    let batches: Vec<Batch> = (0..64).map(|s| optical_batch(s, 100)).collect();
+    let mut acks = h
+        .client()
+        .await
+        .stream_batches(tokio_stream::iter(batches))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut accepted = 0;
+    while let Some(ack) = acks.next().await {
+        let ack = ack.unwrap();
+        if ack.status() == AckStatus::Accepted {
+            accepted += ack.accepted_rows as usize;
+        } else {
+            assert_eq!(ack.status(), AckStatus::RetryLater);
+        }
+    }
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    let peak = watcher.await.unwrap();
+    assert!(
+        peak <= BUDGET,
+        "{peak} rows buffered against a budget of {BUDGET}"
+    );
+    assert!(accepted >= BUDGET / 2, "only {accepted} rows admitted");
+    assert_eq!(
+        h.stored_rows(&OPTICAL_CHANNEL).await,
+        accepted,
+        "every accepted row stored"
+    );
+
+    let err = h
+        .client()
+        .await
+        .send_batch(optical_batch(100, BUDGET + 1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::OutOfRange, "{}", err.message());
+    assert!(err.message().contains("split"), "{}", err.message());
+}
+
 #[tokio::test]
 async fn health_says_serving_and_reflection_lists_the_services() {
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
