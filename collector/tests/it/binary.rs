@@ -11,6 +11,11 @@ use cablewatch_proto::{
 use crate::{binary_setup, optical_batch, rows_per_sequence, stored, stream_ledger, wal_log_bytes};
 
 fn spawn(dir: &std::path::Path, port: u16) -> std::process::Child {
+    spawn_with(dir, port, &[])
+}
+
+/// [`spawn`] with `extra` arguments.
+fn spawn_with(dir: &std::path::Path, port: u16, extra: &[&str]) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_cablewatch-collector"))
         .current_dir(dir)
         .args([
@@ -29,6 +34,7 @@ fn spawn(dir: &std::path::Path, port: u16) -> std::process::Child {
             "--admin-listen",
             "127.0.0.1:0",
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(
             std::fs::OpenOptions::new()
@@ -312,4 +318,99 @@ async fn binary_with_relative_data_dir_stores_and_drains_on_sigterm() {
 
     terminate(&mut child).await;
     assert_eq!(stored(&dir.path().join("data"), &OPTICAL_CHANNEL).height(), 8);
+}
+
+/// A small file system mounted for one test, unmounted when dropped.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The disk fills for real during ingest (a 16 MiB tmpfs under the data directory, the free-disk
+/// budget off so that the writes themselves fail): acknowledgements stop, the collector stays up,
+/// ingest resumes once space returns without a restart, and every acknowledged batch is stored
+/// exactly once. Needs root to mount; set CABLEWATCH_SKIP_MOUNT_TESTS=1 to skip it elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_acknowledgements_and_ingest_resumes_when_space_returns() {
+    const ROWS: usize = 200;
+    let (dir, port) = binary_setup();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(&data)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(
+            std::env::var_os("CABLEWATCH_SKIP_MOUNT_TESTS").is_some(),
+            "mounting a tmpfs failed (needs root); set CABLEWATCH_SKIP_MOUNT_TESTS=1 to skip this test"
+        );
+        return;
+    }
+    let _unmount = Mounted(data.clone());
+    // Leave about 3 MiB free: a few hundred kilobytes of log per ten batches.
+    let filler = data.join("filler");
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 1 << 20];
+        while f.write_all(&chunk).is_ok() {}
+        let len = f.metadata().unwrap().len();
+        f.set_len(len.saturating_sub(3 << 20)).unwrap();
+    }
+    let url = format!("http://127.0.0.1:{port}");
+    let mut child = spawn_with(dir.path(), port, &["--min-free-disk-bytes", "0"]);
+    let mut client = connect(&url, &mut child).await;
+    let mut acked = Vec::new();
+    let mut refused = 0;
+    let mut seq = 0;
+    while refused < 5 {
+        assert!(seq < 2_000, "the disk never filled");
+        match client.send_batch(optical_batch(seq, ROWS)).await {
+            Ok(ack) if ack.get_ref().status() == AckStatus::Accepted => acked.push(seq),
+            Ok(ack) => panic!("unexpected ack {:?}", ack.get_ref()),
+            Err(_) => refused += 1,
+        }
+        seq += 1;
+    }
+    assert!(
+        acked.len() >= 10,
+        "only {} batches before the disk filled",
+        acked.len()
+    );
+    assert!(child.try_wait().unwrap().is_none(), "the collector must stay up");
+
+    // Space returns: the same and later batches go through, without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    let resume_from = seq;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut resumed = 0;
+    while resumed < 20 {
+        assert!(
+            Instant::now() < deadline,
+            "ingest did not resume; acknowledged {resumed} since"
+        );
+        match client.send_batch(optical_batch(seq, ROWS)).await {
+            Ok(ack) if ack.get_ref().status() == AckStatus::Accepted => {
+                acked.push(seq);
+                resumed += 1;
+                seq += 1;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    terminate(&mut child).await;
+    let counts = rows_per_sequence(&stored(&data, &OPTICAL_CHANNEL), ROWS);
+    for s in &acked {
+        assert_eq!(counts.get(s), Some(&ROWS), "acknowledged batch {s}");
+    }
+    assert!(
+        counts.values().all(|&n| n == ROWS),
+        "no batch stored twice: {counts:?}"
+    );
+    assert!(counts.keys().filter(|&&s| s >= resume_from).count() >= 20);
 }
