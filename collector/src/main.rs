@@ -230,32 +230,43 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let config = cli.serve.config()?;
+    // Listen for the signals before starting: a SIGTERM that arrives while the log is replayed
+    // (the port is bound by then) stops the collector cleanly once it is up, instead of killing it.
+    let stop = shutdown_signal();
     let running = cablewatch_collector::start(config).await?;
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("Shutting down: draining in-flight batches.");
     running.shutdown().await?;
     tracing::info!("Stopped.");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Registers for SIGINT and SIGTERM now; the returned future ends when either arrives (also one
+/// that arrived before it was polled).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let int = signal(SignalKind::interrupt());
+        let term = signal(SignalKind::terminate());
+        async move {
+            match (int, term) {
+                (Ok(mut int), Ok(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {},
+                        _ = term.recv() => {},
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[cfg(test)]
