@@ -615,13 +615,19 @@ pub fn create_dir_durable(dir: &Path) -> Result<()> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
         Err(e) => return Err(io_err("create directory", dir)(e)),
     };
-    match dir.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => match sync_dir(parent) {
+    // A relative one-component path (`--data-dir data`) has the empty path as parent: its name
+    // lives in the working directory, which is synced like any other parent.
+    if let Some(parent) = dir.parent() {
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        match sync_dir(parent) {
             Err(StoreError::Io { source, .. })
                 if !created && source.kind() == io::ErrorKind::PermissionDenied => {}
             other => other?,
-        },
-        _ => {}
+        }
     }
     if let Ok(mut d) = DURABLE_DIRS.lock() {
         d.insert(dir.to_path_buf());

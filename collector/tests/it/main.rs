@@ -4,6 +4,7 @@
 
 mod binary;
 mod ingest;
+mod power_cut;
 mod tls;
 
 use std::path::{Path, PathBuf};
