@@ -28,8 +28,35 @@ use crate::{
 /// Largest batch message accepted, bytes: about 50,000 optical rows with every statistic.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 /// Streams (calls) one connection may have open at once; with [`MAX_MESSAGE_BYTES`] this bounds
-/// what one connection can make the server decode at a time.
-pub const MAX_CONCURRENT_STREAMS: u32 = 64;
+/// what one connection can make the server decode at a time, and with [`STREAM_WINDOW_BYTES`]
+/// what it can leave unread. A station needs one per table it streams; more calls wait their turn
+/// in the client.
+pub const MAX_CONCURRENT_STREAMS: u32 = 16;
+/// HTTP/2 flow-control window of one stream (hyper's default): what a station may send on a
+/// stream beyond what the collector has read. One megabyte keeps a stream busy over a 100 ms
+/// round trip at 10 MB/s.
+pub const STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
+/// HTTP/2 flow-control window of a connection, sized so that flow control, not h2's guard against
+/// floods of small frames, is what holds back a station that sends faster than its batches are
+/// stored.
+///
+/// h2 charges every DATA frame that is received and not yet read with `256 - len` bytes when it is
+/// shorter than 256 bytes, against a budget of half the connection window, and ends the connection
+/// with `GOAWAY ENHANCE_YOUR_CALM "too_many_data_frames"` when the budget is spent. With hyper's
+/// 1 MiB connection window that took about 2,800 unread one-row latency batches (75 bytes, one per
+/// frame, as gRPC stacks other than tonic write them): a station pipelining small batches lost its
+/// connection. Unread data on a connection is at most [`MAX_CONCURRENT_STREAMS`] ×
+/// [`STREAM_WINDOW_BYTES`] (16 MiB), so with frames of at least [`MIN_FRAME_BYTES`] the charge is
+/// at most that × (256 − 32) / 32 = 112 MiB, within half of this window; a peer sending smaller
+/// frames than any batch needs is still cut off, which is what the guard is for.
+pub const CONNECTION_WINDOW_BYTES: u32 = 256 * 1024 * 1024;
+/// Smallest DATA frame a station's gRPC stack is expected to send: a one-row batch with its 5-byte
+/// gRPC prefix is over 60 bytes.
+pub const MIN_FRAME_BYTES: u64 = 32;
+const _: () = assert!(
+    MAX_CONCURRENT_STREAMS as u64 * STREAM_WINDOW_BYTES as u64 * (256 - MIN_FRAME_BYTES) / MIN_FRAME_BYTES
+        <= CONNECTION_WINDOW_BYTES as u64 / 2
+);
 /// Largest HTTP/2 frame a client may send. A 1,000-row optical batch is about 120 kB: in one frame
 /// instead of eight of HTTP/2's default 16 kB, each handled and copied on its own.
 pub const MAX_FRAME_BYTES: u32 = 256 * 1024;
@@ -176,6 +203,8 @@ pub async fn start(config: CollectorConfig) -> Result<RunningCollector> {
     let (stop, stopped) = oneshot::channel::<()>();
     let mut builder = tonic::transport::Server::builder()
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
         .max_frame_size(Some(MAX_FRAME_BYTES))
         .http2_keepalive_interval(Some(Duration::from_secs(30)));
     let tls_on = tls.is_some();

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod binary;
+mod http2;
 mod ingest;
 mod power_cut;
 mod tls;
