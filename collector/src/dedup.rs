@@ -9,8 +9,13 @@
 //! stored again if it is sent again; a station resends only what was not acknowledged, which is
 //! recent, so forgetting old runs trades a duplicate that does not happen for an index that cannot
 //! grow.
+//!
+//! For the newest [`COUNTS_KEPT`] batches of each epoch it also keeps how many rows were stored and
+//! rejected, so that the acknowledgement of a batch sent again reports what was stored the first
+//! time (the resent copy may differ, or rows may have aged out of the accepted time window since),
+//! not a count of the copy.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +24,18 @@ pub const EPOCHS_KEPT: usize = 8;
 /// Runs of consecutive sequences remembered per epoch above its watermark (so at most this many
 /// gaps). With 64, `checkpoint.json` holds at most a few kilobytes per station and epoch.
 pub const RUNS_KEPT: usize = 64;
+/// Batches per epoch whose stored and rejected row counts are remembered: the ones a station
+/// resends after a broken connection are the last few windows of unacknowledged batches.
+pub const COUNTS_KEPT: usize = 64;
+
+/// Rows of a stored batch: durably stored, and rejected as invalid when it was first received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredCounts {
+    /// Rows stored.
+    pub accepted: u32,
+    /// Rows rejected.
+    pub rejected: u32,
+}
 
 /// Sequence numbers seen in one epoch.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +49,11 @@ pub struct SeqSet {
     /// The format before runs (each sequence number seen above `below`); read, never written.
     #[serde(default, skip_serializing)]
     above: Vec<u64>,
+    /// Row counts of the newest [`COUNTS_KEPT`] batches recorded, as `(sequence, stored,
+    /// rejected)` in the order they were recorded; only in a station's newest epoch (a station
+    /// that renumbered does not resend the old numbers).
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    counts: VecDeque<(u64, u32, u32)>,
 }
 
 impl SeqSet {
@@ -75,6 +97,23 @@ impl SeqSet {
         true
     }
 
+    /// Remembers the row counts of `seq` (the newest [`COUNTS_KEPT`] are kept).
+    pub fn record_counts(&mut self, seq: u64, counts: StoredCounts) {
+        self.counts.push_back((seq, counts.accepted, counts.rejected));
+        while self.counts.len() > COUNTS_KEPT {
+            self.counts.pop_front();
+        }
+    }
+
+    /// The row counts of `seq`, if it is among the newest batches recorded.
+    pub fn counts(&self, seq: u64) -> Option<StoredCounts> {
+        self.counts
+            .iter()
+            .rev()
+            .find(|&&(s, ..)| s == seq)
+            .map(|&(_, accepted, rejected)| StoredCounts { accepted, rejected })
+    }
+
     /// Converts the format before runs, once, after reading a checkpoint.
     fn upgrade(&mut self) {
         for seq in std::mem::take(&mut self.above) {
@@ -99,14 +138,26 @@ impl Dedup {
             .is_some_and(|s| s.contains(seq))
     }
 
-    /// Records the batch; returns false if it was already there.
-    pub fn insert(&mut self, station: &str, epoch: u64, seq: u64) -> bool {
+    /// Records the batch and its row counts; returns false if it was already there.
+    pub fn insert(&mut self, station: &str, epoch: u64, seq: u64, counts: StoredCounts) -> bool {
         let epochs = self.stations.entry(station.to_owned()).or_default();
-        let fresh = epochs.entry(epoch).or_default().insert(seq);
+        let set = epochs.entry(epoch).or_default();
+        let fresh = set.insert(seq);
+        if fresh {
+            set.record_counts(seq, counts);
+            for (_, older) in epochs.range_mut(..epoch) {
+                older.counts.clear();
+            }
+        }
         while epochs.len() > EPOCHS_KEPT {
             epochs.pop_first();
         }
         fresh
+    }
+
+    /// The row counts the batch was stored with, if it is still remembered.
+    pub fn counts(&self, station: &str, epoch: u64, seq: u64) -> Option<StoredCounts> {
+        self.stations.get(station)?.get(&epoch)?.counts(seq)
     }
 
     /// Brings an index read from an older checkpoint to the current form.
@@ -120,6 +171,39 @@ impl Dedup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ROWS: StoredCounts = StoredCounts {
+        accepted: 192,
+        rejected: 0,
+    };
+
+    /// The counts a batch was stored with are what a resend is answered with, for the newest
+    /// batches of the newest epoch; they survive the checkpoint file.
+    #[test]
+    fn row_counts_of_the_newest_batches_are_kept_and_read_back() {
+        let mut d = Dedup::default();
+        let partial = StoredCounts {
+            accepted: 8,
+            rejected: 2,
+        };
+        d.insert("north", 1, 0, partial);
+        for seq in 1..=COUNTS_KEPT as u64 {
+            d.insert("north", 1, seq, ROWS);
+        }
+        assert_eq!(d.counts("north", 1, COUNTS_KEPT as u64), Some(ROWS));
+        assert_eq!(d.counts("north", 1, 0), None, "the oldest counts are forgotten");
+        d.insert("north", 1, 1_000, partial);
+        assert!(
+            !d.insert("north", 1, 1_000, ROWS),
+            "a resend does not overwrite them"
+        );
+        let back: Dedup = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+        assert_eq!(back.counts("north", 1, 1_000), Some(partial));
+        // A new epoch: the old one's counts go, its sequences stay.
+        d.insert("north", 2, 0, ROWS);
+        assert_eq!(d.counts("north", 1, 1_000), None);
+        assert!(d.contains("north", 1, 1_000));
+    }
 
     #[test]
     fn out_of_order_sequences_compact_to_a_watermark() {
@@ -145,7 +229,7 @@ mod tests {
     fn old_epochs_are_forgotten() {
         let mut d = Dedup::default();
         for epoch in 0..20 {
-            d.insert("a", epoch, 0);
+            d.insert("a", epoch, 0, ROWS);
         }
         assert!(d.contains("a", 19, 0));
         assert!(!d.contains("a", 0, 0));
@@ -158,15 +242,20 @@ mod tests {
     fn a_gap_keeps_the_index_small_however_many_batches_follow() {
         let mut d = Dedup::default();
         for seq in 1..=50_000 {
-            assert!(d.insert("north", 3, seq));
+            assert!(d.insert("north", 3, seq, ROWS));
         }
         assert!(!d.contains("north", 3, 0));
         assert!(d.contains("north", 3, 1) && d.contains("north", 3, 50_000));
-        assert!(!d.insert("north", 3, 25_000));
+        assert!(!d.insert("north", 3, 25_000, ROWS));
         let json = serde_json::to_string(&d).unwrap();
-        assert!(json.len() < 100, "{} bytes: {json}", json.len());
+        // The set is three numbers; the rest is the row counts of the newest batches.
+        assert!(
+            json.len() < 100 + COUNTS_KEPT * 20,
+            "{} bytes: {json}",
+            json.len()
+        );
         // The missing batch arrives after all: the watermark moves past the run.
-        assert!(d.insert("north", 3, 0));
+        assert!(d.insert("north", 3, 0, ROWS));
         assert_eq!(d.stations["north"][&3].below, 50_001);
     }
 

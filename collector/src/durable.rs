@@ -37,7 +37,7 @@ use tracing::{error, info, warn};
 
 use crate::{
     CollectorError, Result,
-    dedup::Dedup,
+    dedup::{Dedup, StoredCounts},
     wal::{Wal, WalConfig},
 };
 
@@ -91,8 +91,8 @@ impl DurableConfig {
 pub enum Appended {
     /// Durably logged now.
     Stored,
-    /// Already stored before.
-    Duplicate,
+    /// Already stored before, with the row counts it was stored with when they are still known.
+    Duplicate(Option<StoredCounts>),
     /// The same batch is being stored by another call right now; ask the station to retry.
     InFlight,
 }
@@ -177,6 +177,7 @@ impl DurableStore {
                     &batch.station_id,
                     batch.stream_epoch,
                     batch.sequence,
+                    stored_counts(&batch, &accepted),
                 );
                 if let Some(payload) = batch.payload {
                     buffer(&mut buffers, payload, &accepted);
@@ -208,14 +209,11 @@ impl DurableStore {
     pub async fn append(&self, batch: Batch, accepted: &[usize]) -> Result<Appended> {
         let key = (batch.station_id.clone(), batch.stream_epoch, batch.sequence);
         {
-            if self
-                .dedup
-                .lock()
-                .map_err(poisoned)?
-                .contains(&key.0, key.1, key.2)
-            {
-                return Ok(Appended::Duplicate);
+            let dedup = self.dedup.lock().map_err(poisoned)?;
+            if dedup.contains(&key.0, key.1, key.2) {
+                return Ok(Appended::Duplicate(dedup.counts(&key.0, key.1, key.2)));
             }
+            drop(dedup);
             if !self.in_flight.lock().map_err(poisoned)?.insert(key.clone()) {
                 return Ok(Appended::InFlight);
             }
@@ -230,10 +228,12 @@ impl DurableStore {
         // Held until the rows are buffered: a checkpoint cannot cut between the two.
         let _guard = self.cut_guard.read().await;
         self.wal.append(record).await?;
-        self.dedup
-            .lock()
-            .map_err(poisoned)?
-            .insert(&batch.station_id, batch.stream_epoch, batch.sequence);
+        self.dedup.lock().map_err(poisoned)?.insert(
+            &batch.station_id,
+            batch.stream_epoch,
+            batch.sequence,
+            stored_counts(&batch, accepted),
+        );
         if let Some(payload) = batch.payload {
             buffer(&mut *self.buffers.lock().map_err(poisoned)?, payload, accepted);
         }
@@ -316,6 +316,19 @@ impl DurableStore {
                 Err(e)
             }
         }
+    }
+}
+
+/// Rows of `batch` stored (`accepted`) and rejected.
+fn stored_counts(batch: &Batch, accepted: &[usize]) -> StoredCounts {
+    let rows = batch
+        .payload
+        .as_ref()
+        .and_then(|p| p.row_count().ok())
+        .unwrap_or(accepted.len());
+    StoredCounts {
+        accepted: u32::try_from(accepted.len()).unwrap_or(u32::MAX),
+        rejected: u32::try_from(rows.saturating_sub(accepted.len())).unwrap_or(u32::MAX),
     }
 }
 

@@ -341,15 +341,21 @@ impl Ingest {
         if appended == Appended::Stored && self.store.buffered_rows()? >= self.flush_rows {
             self.flush.notify_one();
         }
-        let duplicate = appended == Appended::Duplicate;
-
-        let accepted = verdict.accepted.len();
-        let status = match (accepted, verdict.rejected) {
+        // A batch sent again is answered with what was stored the first time, when that is still
+        // remembered (the copy may differ); else with the copy's counts, and the message says so.
+        let (duplicate, first) = match appended {
+            Appended::Duplicate(first) => (true, first),
+            _ => (false, None),
+        };
+        let (accepted, rejected) = first.map_or((verdict.accepted.len(), verdict.rejected), |c| {
+            (c.accepted as usize, c.rejected as usize)
+        });
+        let status = match (accepted, rejected) {
             (_, 0) => AckStatus::Accepted,
             (0, _) => AckStatus::Rejected,
             _ => AckStatus::Partial,
         };
-        if verdict.rejected > 0 {
+        if verdict.rejected > 0 && !duplicate {
             warn!(
                 station = %station_id,
                 sequence,
@@ -360,16 +366,31 @@ impl Ingest {
             );
         }
         debug!(station = %station_id, sequence, accepted, duplicate, "Stored batch.");
+        let message = match (duplicate, first) {
+            (false, _) => verdict.message(),
+            (true, Some(_)) => "already stored: these are the counts of the first time".to_owned(),
+            (true, None) => format!(
+                "already stored (its first counts are no longer kept: counted again from this copy) {}",
+                verdict.message()
+            )
+            .trim_end()
+            .to_owned(),
+        };
         Ok(BatchAck {
             stream_epoch: epoch,
             sequence,
             status: status.into(),
             accepted_rows: u32::try_from(accepted).unwrap_or(u32::MAX),
-            rejected_rows: u32::try_from(verdict.rejected).unwrap_or(u32::MAX),
-            message: verdict.message(),
+            rejected_rows: u32::try_from(rejected).unwrap_or(u32::MAX),
+            message,
             duplicate,
             retry_after_ms: 0,
-            errors: verdict.errors,
+            // Which rows were rejected the first time is not kept.
+            errors: if first.is_some() {
+                Vec::new()
+            } else {
+                verdict.errors
+            },
         })
     }
 }

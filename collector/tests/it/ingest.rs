@@ -188,6 +188,53 @@ async fn retried_batch_is_acknowledged_again_and_stored_once_across_restart() {
     assert_eq!(h.stored_rows(&OPTICAL_CHANNEL).await, 12);
 }
 
+/// A batch sent again is answered with what was stored the first time, not with a count of the
+/// copy: here the first copy had two invalid rows and the resent copy has none. It holds from
+/// memory, after a restart that replays the log, and after one that reads `checkpoint.json`.
+#[tokio::test]
+async fn a_resent_batch_is_acknowledged_with_what_was_stored_the_first_time() {
+    let mut h = Harness::start().await;
+    let mut partial = optical_batch(5, 10);
+    if let Some(cablewatch_proto::wire::Payload::Optical(p)) = partial.payload.as_mut()
+        && let Some(rx) = p.rx_power_dbm.as_mut()
+    {
+        rx.avg[3] = f32::NAN;
+        rx.avg[7] = f32::INFINITY;
+    }
+    async fn send(h: &Harness, b: Batch) -> cablewatch_proto::wire::BatchAck {
+        h.client().await.send_batch(b).await.unwrap().into_inner()
+    }
+    let first = send(&h, partial).await;
+    assert_eq!(
+        (
+            first.status(),
+            first.accepted_rows,
+            first.rejected_rows,
+            first.duplicate
+        ),
+        (AckStatus::Partial, 8, 2, false)
+    );
+    let check = |ack: cablewatch_proto::wire::BatchAck, when: &str| {
+        assert!(ack.duplicate, "{when}");
+        assert_eq!(
+            (ack.status(), ack.accepted_rows, ack.rejected_rows),
+            (AckStatus::Partial, 8, 2),
+            "{when}: {}",
+            ack.message
+        );
+    };
+    check(send(&h, optical_batch(5, 10)).await, "from memory");
+    h.restart().await;
+    check(send(&h, optical_batch(5, 10)).await, "after replaying the log");
+    h.checkpoint().await;
+    h.restart().await;
+    check(
+        send(&h, optical_batch(5, 10)).await,
+        "after reading checkpoint.json",
+    );
+    assert_eq!(h.stored_rows(&OPTICAL_CHANNEL).await, 8);
+}
+
 #[tokio::test]
 async fn batch_problems_get_status_codes_unary_and_rejected_acks_on_a_stream() {
     let h = Harness::start().await;
