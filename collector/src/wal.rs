@@ -409,7 +409,7 @@ impl Writer {
         let (path, size, next) = match newest {
             Some((first, p)) => {
                 let size = fs::metadata(&p).map_err(io_err("stat", &p))?.len();
-                // A segment's name promises that its records start at that index.
+                // A segment's name promises that its records start at or after that index.
                 (p, size, next.max(first))
             }
             None => (config.dir.join(segment_name(next)), 0, next),
@@ -513,9 +513,15 @@ impl Writer {
                 .fetch_add(group.len() as u64, Ordering::Relaxed);
             self.stats.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
         } else {
-            // The file may hold part of the group; it is cut back on the next open. Do not reuse
-            // the indices of a group whose fate is unknown.
-            self.size = self.config.segment_bytes;
+            // Cut off whatever part of the group was written and go on in this segment: a full
+            // disk fails every attempt, and a new segment per attempt would leave an empty file
+            // per retry (hundreds of thousands over a weekend). The group's indices are not
+            // reused; records in a segment may skip indices, its name is a lower bound. If the
+            // cut fails too, start a new segment (the next open cuts the torn tail).
+            let cut = self.file.set_len(self.size).and_then(|()| self.file.sync_all());
+            if cut.is_err() {
+                self.size = self.config.segment_bytes;
+            }
         }
         if took > Duration::from_millis(500) {
             warn!(
