@@ -112,6 +112,8 @@ pub struct Gauges {
     /// Streams ended by a message that could not be read, in the order of
     /// [`StreamError::ALL`](crate::service::StreamError::ALL).
     pub stream_errors: [u64; 3],
+    /// Batches stored whose acknowledgement could not be delivered (the station went away).
+    pub acks_undelivered: u64,
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -280,5 +282,12 @@ pub fn render(stations: &BTreeMap<String, StationCounters>, g: &Gauges) -> Strin
             kind.label()
         );
     }
+    family(
+        &mut out,
+        "cablewatch_acks_undelivered_total",
+        "counter",
+        "Batches stored whose acknowledgement the collector still held when the station went away (those already handed to the connection are not counted, so this is a lower bound); the station resends them and is told they are duplicates.",
+    );
+    let _ = writeln!(out, "cablewatch_acks_undelivered_total {}", g.acks_undelivered);
     out
 }

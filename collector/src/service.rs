@@ -14,6 +14,10 @@
 //! the acknowledgements of the batches before it, with `INVALID_ARGUMENT` (not a batch) or
 //! `OUT_OF_RANGE` (too large), naming the last batch read, so that the station knows to fix or split
 //! that one and resend the rest. Each is logged and counted (`cablewatch_stream_errors_total`).
+//!
+//! A station that goes away with acknowledgements still owed stops the reading of its stream; the
+//! stored batches whose acknowledgements the collector still held are counted
+//! (`cablewatch_acks_undelivered_total`), as the station will resend them as duplicates.
 
 use std::{
     pin::Pin,
@@ -37,7 +41,7 @@ use tokio::{
     sync::{Notify, mpsc},
     task::JoinHandle,
 };
-use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info, warn};
 
@@ -80,6 +84,8 @@ pub struct Ingest {
     authorizer: Option<Authorizer>,
     /// Streams ended by a message that could not be read, by [`StreamError`].
     stream_errors: [AtomicU64; StreamError::ALL.len()],
+    /// Batches stored whose acknowledgement could not be delivered: the station went away.
+    acks_undelivered: AtomicU64,
 }
 
 /// Why a stream ended before its station closed it.
@@ -165,6 +171,7 @@ impl Ingest {
             metrics: Metrics::default(),
             authorizer,
             stream_errors: Default::default(),
+            acks_undelivered: AtomicU64::new(0),
         })
     }
 
@@ -182,6 +189,7 @@ impl Ingest {
             metrics: Metrics::default(),
             authorizer: self.authorizer.clone(),
             stream_errors: Default::default(),
+            acks_undelivered: AtomicU64::new(0),
         })
     }
 
@@ -214,6 +222,7 @@ impl Ingest {
             refusals: self.admission.refusals(),
             checkpoints: self.store.checkpoints(),
             stream_errors: self.stream_errors.each_ref().map(|n| n.load(Ordering::Relaxed)),
+            acks_undelivered: self.acks_undelivered.load(Ordering::Relaxed),
         }
     }
 
@@ -224,6 +233,18 @@ impl Ingest {
             .position(|&k| k == kind)
             .unwrap_or_default();
         self.stream_errors[i].load(Ordering::Relaxed)
+    }
+
+    /// Counts `batches` stored whose acknowledgements could not be delivered.
+    fn count_undelivered(&self, batches: u64) {
+        if batches > 0 {
+            self.acks_undelivered.fetch_add(batches, Ordering::Relaxed);
+            info!(
+                batches,
+                "A station went away before the acknowledgements of batches that were stored: it \
+                 will resend them and be told they are duplicates."
+            );
+        }
     }
 
     /// Batches turned away over any budget.
@@ -398,6 +419,42 @@ impl Ingest {
 /// What a stream sends back for one batch: an acknowledgement, or a status that ends the stream.
 type Reply = std::result::Result<BatchAck, Status>;
 
+/// Whether `reply` acknowledges rows that were stored.
+fn stored(reply: &Reply) -> bool {
+    reply
+        .as_ref()
+        .is_ok_and(|a| matches!(a.status(), AckStatus::Accepted | AckStatus::Partial))
+}
+
+/// The acknowledgements of a stream, on their way to the station. Dropped before its end (the
+/// station went away), it counts the stored batches whose acknowledgements it still held.
+struct AckStream {
+    rx: mpsc::Receiver<Reply>,
+    ingest: Arc<Ingest>,
+}
+
+impl Stream for AckStream {
+    type Item = Reply;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Reply>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Drop for AckStream {
+    fn drop(&mut self) {
+        self.rx.close();
+        let mut held = 0;
+        while let Ok(reply) = self.rx.try_recv() {
+            held += u64::from(stored(&reply));
+        }
+        self.ingest.count_undelivered(held);
+    }
+}
+
 /// The stream's answer to `handle`'s result: overload and batch problems are acknowledgements (the
 /// station retries or fixes that batch); anything else ends the stream.
 fn reply(result: Result<BatchAck>, epoch: u64, sequence: u64) -> Reply {
@@ -522,17 +579,33 @@ impl TelemetryIngest for IngestService {
                 }
             }
         });
+        let ingest = Arc::clone(&self.inner);
         tokio::spawn(async move {
+            // Once the station has gone away, no more batches are read, and the ones still being
+            // stored are counted instead of answered: it will resend them and be told they are
+            // duplicates.
+            let (mut gone, mut undelivered) = (false, 0u64);
             while let Some(task) = pending_rx.recv().await {
                 let reply = task
                     .await
                     .unwrap_or_else(|e| Err(to_status(&CollectorError::Task(e.to_string()))));
-                let end = reply.is_err();
-                if tx.send(reply).await.is_err() || end {
+                let (end, stored) = (reply.is_err(), stored(&reply));
+                if gone || tx.send(reply).await.is_err() {
+                    if !gone {
+                        gone = true;
+                        pending_rx.close();
+                    }
+                    undelivered += u64::from(stored);
+                }
+                if end {
                     break;
                 }
             }
+            ingest.count_undelivered(undelivered);
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(AckStream {
+            rx,
+            ingest: Arc::clone(&self.inner),
+        })))
     }
 }

@@ -6,7 +6,10 @@ use bytes::{Bytes, BytesMut};
 use cablewatch_proto::wire::{AckStatus, Batch, BatchAck, Direction, LatencyKind, LatencySamples, Payload};
 use prost::Message as _;
 
-use crate::{Harness, T0};
+use crate::{
+    Harness, T0,
+    ingest::{http_get, metric},
+};
 
 /// A one-row round-trip latency batch: about 70 bytes on the wire, the smallest useful batch.
 fn latency_batch(sequence: u64) -> Batch {
@@ -28,6 +31,29 @@ fn latency_batch(sequence: u64) -> Batch {
     }
 }
 
+/// `batch` as a gRPC length-prefixed message.
+fn grpc_frame(batch: &Batch) -> Bytes {
+    let message = batch.encode_to_vec();
+    let mut frame = Vec::with_capacity(5 + message.len());
+    frame.push(0);
+    frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&message);
+    Bytes::from(frame)
+}
+
+/// The `StreamBatches` request to `authority`.
+fn stream_request(authority: &str) -> http::Request<()> {
+    http::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "http://{authority}/cablewatch.telemetry.v1.TelemetryIngest/StreamBatches"
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap()
+}
+
 /// What a raw stream of `n` one-row batches got: acknowledgements accepted, and how the stream or
 /// the connection ended (`None`: grpc-status 0).
 async fn one_frame_per_batch(h: &Harness, n: u64) -> (u64, Option<String>) {
@@ -38,16 +64,7 @@ async fn one_frame_per_batch(h: &Harness, n: u64) -> (u64, Option<String>) {
     let (client, connection) = h2::client::handshake(tcp).await.unwrap();
     let connection = tokio::spawn(async move { connection.await.map_err(|e| e.to_string()) });
     let mut client = client.ready().await.unwrap();
-    let request = http::Request::builder()
-        .method("POST")
-        .uri(format!(
-            "http://{authority}/cablewatch.telemetry.v1.TelemetryIngest/StreamBatches"
-        ))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(())
-        .unwrap();
-    let (response, mut body) = client.send_request(request, false).unwrap();
+    let (response, mut body) = client.send_request(stream_request(&authority), false).unwrap();
     let reader = tokio::spawn(async move {
         let mut accepted = 0u64;
         let result = async {
@@ -81,12 +98,7 @@ async fn one_frame_per_batch(h: &Harness, n: u64) -> (u64, Option<String>) {
         (accepted, result.unwrap_or_else(Some))
     });
     for seq in 0..n {
-        let message = latency_batch(seq).encode_to_vec();
-        let mut frame = Vec::with_capacity(5 + message.len());
-        frame.push(0);
-        frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
-        frame.extend_from_slice(&message);
-        if body.send_data(Bytes::from(frame), false).is_err() {
+        if body.send_data(grpc_frame(&latency_batch(seq)), false).is_err() {
             break;
         }
         if seq % 256 == 0 {
@@ -121,4 +133,74 @@ async fn a_station_sending_each_small_batch_in_its_own_frame_keeps_its_connectio
         "the stream ended badly after {accepted} acknowledgements"
     );
     assert_eq!(accepted, n);
+}
+
+/// A station that goes away while acknowledgements are owed to it (here it never opens its HTTP/2
+/// window for them, so none can be sent) is counted: its batches were stored, and it will resend
+/// them and be told they are duplicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_whose_station_went_away_before_their_acknowledgement_are_counted() {
+    let h = Harness::start().await;
+    let collector = h.collector.as_ref().unwrap();
+    let (url, admin) = (collector.url(), collector.admin_addr().unwrap());
+    let authority = url.trim_start_matches("http://").to_owned();
+    let tcp = tokio::net::TcpStream::connect(&authority).await.unwrap();
+    let (client, connection) = h2::client::Builder::new()
+        .initial_window_size(0)
+        .handshake::<_, Bytes>(tcp)
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let (response, mut body) = client.send_request(stream_request(&authority), false).unwrap();
+    for seq in 0..500 {
+        body.send_data(grpc_frame(&latency_batch(seq)), false).unwrap();
+    }
+    let stored = || async {
+        let (_, page) = http_get(admin, "/metrics").await;
+        (
+            metric(
+                &page,
+                "cablewatch_batches_total{station=\"south\",outcome=\"accepted\"}",
+            ),
+            metric(&page, "cablewatch_acks_undelivered_total"),
+        )
+    };
+    // The collector stores batches until the acknowledgements it cannot send fill its buffers.
+    let mut last = (-1.0, 0.0);
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let now = stored().await;
+        if now.0 > 0.0 && now == last {
+            break;
+        }
+        last = now;
+    }
+    let (accepted, undelivered) = last;
+    assert!(
+        accepted > 0.0 && accepted < 500.0,
+        "{accepted} batches stored: the unread acknowledgements should have stopped the stream"
+    );
+    assert_eq!(undelivered, 0.0, "the station is still there");
+    // The station goes away.
+    connection.abort();
+    drop((client, body, response));
+    let mut counted = (accepted, -1.0);
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let now = stored().await;
+        if now.1 > 0.0 && now == counted {
+            break;
+        }
+        counted = now;
+    }
+    assert_eq!(counted.0, accepted, "nothing is stored once the station has gone");
+    // The acknowledgements the collector still held are counted: at least its acknowledgement
+    // buffer's 64 (full, since none could be sent); the few that hyper had already taken into
+    // HTTP/2's send buffer are lost with the connection, uncounted.
+    assert!(
+        counted.1 >= 64.0 && counted.1 <= accepted,
+        "{} of {accepted} stored batches counted as unacknowledged",
+        counted.1
+    );
 }
