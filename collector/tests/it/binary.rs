@@ -16,25 +16,21 @@ fn spawn(dir: &std::path::Path, port: u16) -> std::process::Child {
 
 /// [`spawn`] with `extra` arguments.
 fn spawn_with(dir: &std::path::Path, port: u16, extra: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_cablewatch-collector"))
-        .current_dir(dir)
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-            "data",
-            "--topology",
-            "topology.toml",
-        ])
-        .args([
-            "--flush-interval-s",
-            "3600",
-            "--flush-rows",
-            "100000000",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
+    collector_command(dir, port)
+        .args(["--flush-interval-s", "3600", "--flush-rows", "100000000"])
         .args(extra)
+        .spawn()
+        .unwrap()
+}
+
+/// The collector binary in `dir` on `port` with the test topology, its log appended to
+/// `dir/collector.log`.
+pub(crate) fn collector_command(dir: &std::path::Path, port: u16) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cablewatch-collector"));
+    cmd.current_dir(dir)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--data-dir", "data", "--topology", "topology.toml"])
+        .args(["--admin-listen", "127.0.0.1:0"])
         .stdout(Stdio::null())
         .stderr(
             std::fs::OpenOptions::new()
@@ -42,9 +38,8 @@ fn spawn_with(dir: &std::path::Path, port: u16, extra: &[&str]) -> std::process:
                 .append(true)
                 .open(dir.join("collector.log"))
                 .unwrap(),
-        )
-        .spawn()
-        .unwrap()
+        );
+    cmd
 }
 
 async fn connect(

@@ -8,7 +8,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    process::{Command, Stdio},
+    process::Command,
     time::Duration,
 };
 
@@ -27,20 +27,8 @@ fn spawn(
     port: u16,
     shim: Option<(&std::path::Path, &std::path::Path, &std::path::Path)>,
 ) -> std::process::Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cablewatch-collector"));
-    cmd.current_dir(dir)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--data-dir", "data", "--topology", "topology.toml"])
-        .args(["--flush-rows", "400", "--flush-interval-s", "1"])
-        .args(["--admin-listen", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.join("collector.log"))
-                .unwrap(),
-        );
+    let mut cmd = crate::binary::collector_command(dir, port);
+    cmd.args(["--flush-rows", "400", "--flush-interval-s", "1"]);
     if let Some((lib, journal, stash)) = shim {
         cmd.env("LD_PRELOAD", lib)
             .env("CRASHFS_ROOT", dir.join("data"))
