@@ -5,7 +5,7 @@
 //! checkpoint: write lock: rotate WAL at cut N, take the buffers, snapshot dedup
 //!             -> parts `part-ckpt-N.parquet` per table, cable and day (fsync, rename, dir fsync;
 //!                keys spread over one thread per core, arrays gathered from the buffered batches)
-//!             -> `checkpoint.json` {cut N, dedup} (atomic) -> delete WAL segments below N
+//!             -> `checkpoint.json` {cut N, dedup, crc32} (atomic) -> delete WAL segments below N
 //! open:       delete parts of checkpoints newer than `checkpoint.json` (unfinished: the WAL still
 //!             holds their rows) -> replay WAL records from the cut -> checkpoint
 //! ```
@@ -55,12 +55,25 @@ struct WalEntry {
     accepted: Vec<u32>,
 }
 
+/// `checkpoint.json`.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct CheckpointFile {
     /// Every WAL record below this index is in parts.
     cut: u64,
     /// Batches stored up to the cut.
     dedup: Dedup,
+    /// CRC-32 of the JSON of `(cut, dedup)`, so that damage which still parses is found (a flipped
+    /// digit in the cut would skip acknowledged records of the log). Files written before it
+    /// existed have none and are trusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    crc32: Option<u32>,
+}
+
+impl CheckpointFile {
+    /// CRC-32 of the JSON of `(cut, dedup)` (deterministic: the index's maps are ordered).
+    fn checksum(&self) -> std::result::Result<u32, serde_json::Error> {
+        serde_json::to_vec(&(self.cut, &self.dedup)).map(|json| crc32fast::hash(&json))
+    }
 }
 
 /// Where and how the store keeps data.
@@ -481,8 +494,8 @@ fn write_key(
     Ok(())
 }
 
-/// The checkpoint file, and whether it had to be rebuilt. A missing or damaged file does not stop
-/// the collector (a start that fails would fail again, for ever): the damaged file is moved aside
+/// The checkpoint file, and whether it had to be rebuilt. A missing or damaged file (unreadable,
+/// not a checkpoint, or not matching its checksum) does not stop the collector (a start that fails would fail again, for ever): the damaged file is moved aside
 /// as `checkpoint.json.damaged-<unix time>`, and the cut is rebuilt from what is on disk. Every
 /// record the log still holds (at or above its oldest segment's first index) is replayed, and
 /// parts of checkpoints beyond that point are removed as unfinished: a checkpoint deletes log
@@ -494,6 +507,13 @@ fn read_checkpoint(config: &DurableConfig, first_segment: Option<u64>) -> Result
     let path = config.wal.dir.join(CHECKPOINT_FILE);
     let problem = match fs::read(&path) {
         Ok(bytes) => match serde_json::from_slice::<CheckpointFile>(&bytes) {
+            Ok(checkpoint)
+                if checkpoint
+                    .crc32
+                    .is_some_and(|crc| checkpoint.checksum().ok() != Some(crc)) =>
+            {
+                "its checksum does not match its content (the file is damaged)".to_owned()
+            }
             Ok(mut checkpoint) => {
                 checkpoint.dedup.upgrade();
                 return Ok((checkpoint, false));
@@ -535,7 +555,7 @@ fn read_checkpoint(config: &DurableConfig, first_segment: Option<u64>) -> Result
     Ok((
         CheckpointFile {
             cut,
-            dedup: Dedup::default(),
+            ..CheckpointFile::default()
         },
         true,
     ))
@@ -573,15 +593,17 @@ fn part_cut(path: &Path) -> Option<u64> {
 fn write_checkpoint_file(config: &DurableConfig, cut: u64, dedup: &Dedup) -> Result<()> {
     let path = config.wal.dir.join(CHECKPOINT_FILE);
     let temp = config.wal.dir.join(format!(".{CHECKPOINT_FILE}.tmp"));
-    let file = CheckpointFile {
+    let mut checkpoint = CheckpointFile {
         cut,
         dedup: dedup.clone(),
+        crc32: None,
     };
     let io = |reason: std::io::Error| CollectorError::Recovery {
         path: path.clone(),
         reason: reason.to_string(),
     };
-    let bytes = serde_json::to_vec(&file).map_err(|e| io(std::io::Error::other(e)))?;
+    checkpoint.crc32 = Some(checkpoint.checksum().map_err(|e| io(std::io::Error::other(e)))?);
+    let bytes = serde_json::to_vec(&checkpoint).map_err(|e| io(std::io::Error::other(e)))?;
     fs::write(&temp, bytes).map_err(io)?;
     fs::File::open(&temp).and_then(|f| f.sync_all()).map_err(io)?;
     fs::rename(&temp, &path).map_err(io)?;

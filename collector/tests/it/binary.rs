@@ -301,6 +301,52 @@ async fn a_damaged_or_missing_checkpoint_file_is_rebuilt_and_nothing_is_lost() {
     );
 }
 
+/// Damage to `checkpoint.json` that still parses: its cut moved forward by a few records, as a
+/// flipped digit would. Trusted, it would skip acknowledged records of the log; its checksum
+/// shows the damage, and the collector rebuilds the cut from the log and the parts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_file_damaged_but_readable_is_not_trusted() {
+    const ROWS: usize = 20;
+    let (dir, port) = binary_setup();
+    let url = format!("http://127.0.0.1:{port}");
+    let checkpoint = dir.path().join("data/_wal/checkpoint.json");
+    let mut child = spawn(dir.path(), port);
+    let mut client = connect(&url, &mut child).await;
+    for seq in 0..10 {
+        assert_eq!(send(&mut client, seq, ROWS).await.status(), AckStatus::Accepted);
+    }
+    terminate(&mut child).await;
+    let mut child = spawn(dir.path(), port);
+    let mut client = connect(&url, &mut child).await;
+    for seq in 10..20 {
+        assert_eq!(send(&mut client, seq, ROWS).await.status(), AckStatus::Accepted);
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let log = || std::fs::read_to_string(dir.path().join("collector.log")).unwrap();
+    assert!(
+        !log().contains("unusable"),
+        "an intact checkpoint file is trusted:\n{}",
+        log()
+    );
+
+    let mut file: serde_json::Value = serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
+    let cut = file["cut"].as_u64().unwrap();
+    file["cut"] = (cut + 5).into();
+    std::fs::write(&checkpoint, serde_json::to_vec(&file).unwrap()).unwrap();
+    let mut child = spawn(dir.path(), port);
+    drop(connect(&url, &mut child).await);
+    terminate(&mut child).await;
+    assert!(
+        log().contains("checksum does not match"),
+        "the log says so:\n{}",
+        log()
+    );
+    let counts = rows_per_sequence(&stored(&dir.path().join("data"), &OPTICAL_CHANNEL), ROWS);
+    assert_eq!(counts.len(), 20, "every acknowledged batch is stored: {counts:?}");
+    assert!(counts.values().all(|&n| n == ROWS), "once: {counts:?}");
+}
+
 /// Regression: a relative `--data-dir` (as in the README) failed creating partition directories,
 /// because the parent of `data` is the empty path. Runs the real binary the way a user does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
