@@ -9,7 +9,7 @@
 //! calibrate: --stations streams, as fast as acknowledgements come, for --calibrate-s seconds
 //!            -> durable rows/s D
 //! soak:      the same stations paced to D/2 in all, each with its own misbehaviour, for --minutes
-//!            sampler: /proc/<collector>/status, data/_wal, /metrics on the admin port
+//!            sampler: /proc/<collector>/status, data/_wal (bytes, files), /metrics on the admin port
 //! ```
 //!
 //! Run: `cargo build --release -p cablewatch-collector && cargo bench -p cablewatch-benches --bench
@@ -597,7 +597,7 @@ async fn main() {
         "RSS MB",
         "ckpt.json B",
         "WAL MB",
-        "segs",
+        "files",
         "parts MB",
         "retry_later",
         "rejected",
