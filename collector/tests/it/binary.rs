@@ -237,6 +237,25 @@ async fn corrupted_and_torn_log_is_quarantined_and_the_rest_recovered() {
     assert!(counts.values().all(|&n| n == ROWS), "{counts:?}");
 }
 
+/// Batches 0..10 of `rows` rows in Parquet (the final checkpoint of a clean stop), 10..20 only in
+/// the write-ahead log (the collector killed with SIGKILL).
+async fn parquet_0_to_10_log_10_to_20(dir: &std::path::Path, port: u16, rows: usize) {
+    let url = format!("http://127.0.0.1:{port}");
+    for (batches, clean) in [(0..10, true), (10..20, false)] {
+        let mut child = spawn(dir, port);
+        let mut client = connect(&url, &mut child).await;
+        for seq in batches {
+            assert_eq!(send(&mut client, seq, rows).await.status(), AckStatus::Accepted);
+        }
+        if clean {
+            terminate(&mut child).await;
+        } else {
+            child.kill().unwrap();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// A damaged or missing `checkpoint.json` does not stop the collector (which would then fail at
 /// every start): the damaged file is moved aside and the log says so, the cut is rebuilt from the
 /// write-ahead log and the parts, and every acknowledged row is stored exactly once, both the ones
@@ -248,20 +267,7 @@ async fn a_damaged_or_missing_checkpoint_file_is_rebuilt_and_nothing_is_lost() {
     let url = format!("http://127.0.0.1:{port}");
     let wal = dir.path().join("data/_wal");
     let checkpoint = wal.join("checkpoint.json");
-    // Batches 0..10 in Parquet (the final checkpoint of a clean stop), 10..20 only in the log.
-    let mut child = spawn(dir.path(), port);
-    let mut client = connect(&url, &mut child).await;
-    for seq in 0..10 {
-        assert_eq!(send(&mut client, seq, ROWS).await.status(), AckStatus::Accepted);
-    }
-    terminate(&mut child).await;
-    let mut child = spawn(dir.path(), port);
-    let mut client = connect(&url, &mut child).await;
-    for seq in 10..20 {
-        assert_eq!(send(&mut client, seq, ROWS).await.status(), AckStatus::Accepted);
-    }
-    child.kill().unwrap();
-    let _ = child.wait();
+    parquet_0_to_10_log_10_to_20(dir.path(), port, ROWS).await;
 
     std::fs::write(&checkpoint, b"{\"cut\": 12, \"dedup\": {\"stati").unwrap();
     let mut child = spawn(dir.path(), port);
@@ -310,19 +316,7 @@ async fn a_checkpoint_file_damaged_but_readable_is_not_trusted() {
     let (dir, port) = binary_setup();
     let url = format!("http://127.0.0.1:{port}");
     let checkpoint = dir.path().join("data/_wal/checkpoint.json");
-    let mut child = spawn(dir.path(), port);
-    let mut client = connect(&url, &mut child).await;
-    for seq in 0..10 {
-        assert_eq!(send(&mut client, seq, ROWS).await.status(), AckStatus::Accepted);
-    }
-    terminate(&mut child).await;
-    let mut child = spawn(dir.path(), port);
-    let mut client = connect(&url, &mut child).await;
-    for seq in 10..20 {
-        assert_eq!(send(&mut client, seq, ROWS).await.status(), AckStatus::Accepted);
-    }
-    child.kill().unwrap();
-    let _ = child.wait();
+    parquet_0_to_10_log_10_to_20(dir.path(), port, ROWS).await;
     let log = || std::fs::read_to_string(dir.path().join("collector.log")).unwrap();
     assert!(
         !log().contains("unusable"),
