@@ -495,8 +495,9 @@ fn write_key(
 }
 
 /// The checkpoint file, and whether it had to be rebuilt. A missing or damaged file (unreadable,
-/// not a checkpoint, or not matching its checksum) does not stop the collector (a start that fails would fail again, for ever): the damaged file is moved aside
-/// as `checkpoint.json.damaged-<unix time>`, and the cut is rebuilt from what is on disk. Every
+/// not a checkpoint, or not matching its checksum) does not stop the collector (a start that fails
+/// would fail again, for ever): the damaged file is moved aside as
+/// `checkpoint.json.damaged-<unix time>`, and the cut is rebuilt from what is on disk. Every
 /// record the log still holds (at or above its oldest segment's first index) is replayed, and
 /// parts of checkpoints beyond that point are removed as unfinished: a checkpoint deletes log
 /// segments only after its parts and its checkpoint file are durable, so their rows are all still

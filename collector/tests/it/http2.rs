@@ -166,17 +166,22 @@ async fn batches_whose_station_went_away_before_their_acknowledgement_are_counte
             metric(&page, "cablewatch_acks_undelivered_total"),
         )
     };
-    // The collector stores batches until the acknowledgements it cannot send fill its buffers.
-    let mut last = (-1.0, 0.0);
-    for _ in 0..100 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let now = stored().await;
-        if now.0 > 0.0 && now == last {
-            break;
+    // Samples (stored, counted) every 100 ms, for up to 10 s, until `ready` holds of two equal
+    // samples in a row.
+    let settle = async |ready: fn((f64, f64)) -> bool| {
+        let mut last = (-1.0, -1.0);
+        for _ in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let now = stored().await;
+            if ready(now) && now == last {
+                break;
+            }
+            last = now;
         }
-        last = now;
-    }
-    let (accepted, undelivered) = last;
+        last
+    };
+    // The collector stores batches until the acknowledgements it cannot send fill its buffers.
+    let (accepted, undelivered) = settle(|(stored, _)| stored > 0.0).await;
     assert!(
         accepted > 0.0 && accepted < 500.0,
         "{accepted} batches stored: the unread acknowledgements should have stopped the stream"
@@ -185,15 +190,7 @@ async fn batches_whose_station_went_away_before_their_acknowledgement_are_counte
     // The station goes away.
     connection.abort();
     drop((client, body, response));
-    let mut counted = (accepted, -1.0);
-    for _ in 0..100 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let now = stored().await;
-        if now.1 > 0.0 && now == counted {
-            break;
-        }
-        counted = now;
-    }
+    let counted = settle(|(_, counted)| counted > 0.0).await;
     assert_eq!(counted.0, accepted, "nothing is stored once the station has gone");
     // The acknowledgements the collector still held are counted: at least its acknowledgement
     // buffer's 64 (full, since none could be sent); the few that hyper had already taken into
